@@ -1,0 +1,75 @@
+"""The experience dataset: what stage 1 hands to settlement.
+
+Every engine returns the same aggregates per (trial, year, segment), never
+member-level arrays. Variables are declared once here, with dims and units;
+new dimensions (group, measure) and variables are added to this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from .scenario import Scenario
+
+ExperienceBlock = dict[str, np.ndarray]
+"""Arrays of one block of trials, keyed by variable name, trial axis first."""
+
+BASE_DIMS = ("trial", "year", "segment")
+
+
+@dataclass(frozen=True)
+class Variable:
+    dims: tuple[str, ...]
+    units: str
+    description: str
+    dtype: type = np.float64
+
+
+VARIABLES: dict[str, Variable] = {
+    "member_months": Variable(BASE_DIMS, "member-months", "Months of attributed membership"),
+    "allowed_usd": Variable(BASE_DIMS, "USD", "Total allowed cost of the members"),
+    "excess_usd": Variable(BASE_DIMS + ("attachment",), "USD",
+                           "Sum over members of annual cost above the stop-loss attachment"),
+    "claimants": Variable(BASE_DIMS + ("attachment",), "members",
+                          "Members whose annual cost exceeds the attachment", np.int64),
+    "deaths": Variable(BASE_DIMS, "members", "Deaths during the year", np.int64),
+    "leavers": Variable(BASE_DIMS, "members",
+                        "Members replaced by entrants at year end (churn and deaths)", np.int64),
+    "trend_index": Variable(BASE_DIMS, "1", "Cost level relative to the base year: expected "
+                            "trend compounded with the systemic shocks (before cost_factor)"),
+}
+
+
+def _shape(var: Variable, scenario: Scenario, n_trials: int) -> tuple[int, ...]:
+    sizes = {"trial": n_trials, "year": scenario.term.years, "segment": len(scenario.segments),
+             "attachment": len(scenario.stop_loss_attachments())}
+    return tuple(sizes[d] for d in var.dims)
+
+
+def empty_block(scenario: Scenario, n_trials: int) -> ExperienceBlock:
+    """Zeroed arrays for ``n_trials`` trials, to be filled by an engine."""
+    return {name: np.zeros(_shape(v, scenario, n_trials), v.dtype) for name, v in VARIABLES.items()}
+
+
+def experience_dataset(blocks: list[ExperienceBlock], scenario: Scenario,
+                       first_trial: int = 0) -> xr.Dataset:
+    """Concatenate blocks (in trial order) into a labelled dataset."""
+    data = {name: np.concatenate([b[name] for b in blocks]) for name in VARIABLES}
+    n = len(data["member_months"])
+    coords = {
+        "trial": np.arange(first_trial, first_trial + n),
+        "year": scenario.years,
+        "segment": list(scenario.segments),
+        "attachment": np.array(scenario.stop_loss_attachments(), float),
+    }
+    ds = xr.Dataset(
+        {name: (v.dims, data[name], {"units": v.units, "description": v.description})
+         for name, v in VARIABLES.items()},
+        coords=coords,
+    )
+    ds["attachment"].attrs["units"] = "USD per member per year"
+    ds.attrs["title"] = f"vbcsim experience: {scenario.name}"
+    return ds

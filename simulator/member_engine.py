@@ -1,0 +1,171 @@
+"""The member engine: every member simulated, year by year, chunk by chunk.
+
+Each segment's members are split into fixed-size chunks; each (trial,
+segment, chunk) has its own streams per random purpose, so results depend
+only on the scenario and the seed. A member-year goes through:
+
+1. cost: zero with the band's zero-cost probability, else the band's severity
+   at the member's normal score, times the segment's cost level that year;
+2. death (band probability; month of death uniform on 1..12, exposure ends
+   then, the year's cost is still incurred);
+3. churn at year end (survivors leave with the segment's churn rate);
+4. next band: the transition matrix for stayers, the entrant mix for the
+   slots of leavers and decedents (the population size stays constant).
+
+Only per-(trial, year, segment) aggregates leave a chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .costs import CostTables, trend_index
+from .experience import ExperienceBlock, empty_block
+from .scenario import Scenario
+from .streams import Purpose, stream
+
+MEMBER_CHUNK = 1 << 17
+"""Members per chunk. Part of the random-stream layout: changing it changes the draws."""
+
+BAND_DTYPE = np.int16
+
+
+@dataclass(frozen=True)
+class MemberYear:
+    """One simulated year of a chunk of members (arrays aligned by member slot)."""
+
+    band: np.ndarray
+    cost_usd: np.ndarray
+    died: np.ndarray
+    months_lost: float
+    leaves: np.ndarray
+
+
+class _Draws:
+    """The streams of one (trial, segment, chunk)."""
+
+    def __init__(self, seed: int, trial: int, segment: int, chunk: int):
+        def make(purpose: Purpose) -> np.random.Generator:
+            return stream(seed, trial, purpose, segment, chunk)
+
+        self.initial, self.transition, self.zero = (make(p) for p in (
+            Purpose.INITIAL_BAND, Purpose.TRANSITION, Purpose.ZERO_COST))
+        self.severity, self.churn, self.death, self.entry = (make(p) for p in (
+            Purpose.SEVERITY, Purpose.CHURN, Purpose.DEATH, Purpose.ENTRY))
+
+
+class _BandArrays:
+    """Per-band lookup tables in the dtypes the hot loop wants."""
+
+    def __init__(self, tables: CostTables):
+        sev = tables.severities
+        self.lognormal = all(s.family == "lognormal" for s in sev)
+        sigma = np.array([np.sqrt(np.log1p(s.cv**2)) for s in sev])
+        self.log_scale = (np.log(tables.band_means) - sigma**2 / 2).astype(np.float32)
+        self.sigma = sigma.astype(np.float32)
+        self.zero_prob = tables.zero_prob.astype(np.float32)
+        self.death_prob = tables.death_prob.astype(np.float32)
+        self.has_zero = bool(tables.zero_prob.any())
+        self.has_death = bool(tables.death_prob.any())
+
+
+def member_years(tables: CostTables, members: int, levels: np.ndarray, churn: float,
+                 draws: _Draws) -> Iterator[MemberYear]:
+    """Simulate ``members`` member slots over ``len(levels)`` years.
+
+    Parameters
+    ----------
+    tables
+        The cost model.
+    members
+        Number of member slots (constant: leavers are replaced).
+    levels
+        Cost level multiplier per year (cost factor x trend index).
+    churn
+        Annual probability that a surviving member leaves.
+    draws
+        The streams to draw from.
+    """
+    arrays = _BandArrays(tables)
+    start = np.cumsum(tables.start_mix(churn))
+    band = _pick(start, draws.initial.random(members, np.float32))
+    for level in levels:
+        cost = _cost(tables, arrays, band, np.float32(np.log(level)), draws, members)
+        died, months_lost = _deaths(arrays, band, draws, members)
+        leaves = draws.churn.random(members, np.float32) < churn
+        leaves |= died
+        yield MemberYear(band, cost, died, months_lost, leaves)
+        u = draws.transition.random(members)
+        band = (np.searchsorted(tables.transition_offsets, band + u, side="right")
+                - band * tables.n_bands).astype(BAND_DTYPE)
+        n_new = int(np.count_nonzero(leaves))
+        band[leaves] = _pick(tables.entrant_cumulative, draws.entry.random(n_new, np.float32))
+
+
+def _pick(cumulative: np.ndarray, u: np.ndarray) -> np.ndarray:
+    cumulative = np.asarray(cumulative, np.float64).copy()
+    cumulative[-1] = 1.0
+    return np.searchsorted(cumulative, u, side="right").astype(BAND_DTYPE)
+
+
+def _cost(tables: CostTables, arrays: _BandArrays, band: np.ndarray, log_level: np.float32,
+          draws: _Draws, n: int) -> np.ndarray:
+    z = draws.severity.standard_normal(n, np.float32)
+    cost = np.exp(arrays.log_scale[band] + log_level + arrays.sigma[band] * z)
+    if not arrays.lognormal:
+        level = np.exp(np.float64(log_level))
+        for b, sev in enumerate(tables.severities):
+            if sev.family != "lognormal":
+                mask = band == b
+                cost[mask] = level * sev.from_normal(z[mask].astype(np.float64))
+    if arrays.has_zero:
+        cost[draws.zero.random(n, np.float32) < arrays.zero_prob[band]] = 0.0
+    return cost
+
+
+def _deaths(arrays: _BandArrays, band: np.ndarray, draws: _Draws, n: int) -> tuple[np.ndarray, float]:
+    if not arrays.has_death:
+        return np.zeros(n, bool), 0.0
+    u = draws.death.random(n, np.float32)
+    p = arrays.death_prob[band]
+    died = u < p
+    # Given death, u/p is uniform on (0, 1): the month of death is floor(12 u/p) + 1.
+    month = np.floor(12 * u[died] / p[died]) + 1
+    return died, float(np.sum(12 - month))
+
+
+def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
+    """Experience aggregates of ``trials`` (the engine interface)."""
+    block = empty_block(scenario, len(trials))
+    attachments = np.array(scenario.stop_loss_attachments())
+    segments = list(scenario.segments.items())
+    tables = [CostTables.from_model(scenario.cost_models[seg.cost_model]) for _, seg in segments]
+    for i, trial in enumerate(trials):
+        index = trend_index(scenario, trial)
+        block["trend_index"][i] = index
+        for s, (_, seg) in enumerate(segments):
+            levels = seg.cost_factor * index[:, s]
+            for chunk, start in enumerate(range(0, seg.members, MEMBER_CHUNK)):
+                n = min(MEMBER_CHUNK, seg.members - start)
+                draws = _Draws(scenario.run.seed, trial, s, chunk)
+                years = member_years(tables[s], n, levels, seg.churn_pct / 100, draws)
+                for y, my in enumerate(years):
+                    _accumulate(block, (i, y, s), my, attachments)
+    return block
+
+
+def _accumulate(block: ExperienceBlock, at: tuple[int, int, int], my: MemberYear,
+                attachments: np.ndarray) -> None:
+    n = my.cost_usd.size
+    block["member_months"][at] += 12.0 * n - my.months_lost
+    block["allowed_usd"][at] += my.cost_usd.sum(dtype=np.float64)
+    block["deaths"][at] += np.count_nonzero(my.died)
+    block["leavers"][at] += np.count_nonzero(my.leaves)
+    if attachments.size:
+        large = my.cost_usd[my.cost_usd > attachments[0]].astype(np.float64)
+        over = large[:, None] - attachments[None, :]
+        block["excess_usd"][at] += np.where(over > 0, over, 0.0).sum(axis=0)
+        block["claimants"][at] += (over > 0).sum(axis=0)

@@ -1,0 +1,56 @@
+"""Shared pieces of the typed input models: strict base class, percent type, error paths."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+Percent = Annotated[float, Field(ge=0.0, le=100.0)]
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+def _check_trend(value: float | list[float]) -> float | list[float]:
+    for t in (value if isinstance(value, list) else [value]):
+        if not -50 < t < 100:
+            raise ValueError(f"expected trend(s) between -50 and 100 percent, got {t}")
+    return value
+
+
+TrendPct = Annotated[float | list[float], AfterValidator(_check_trend)]
+"""Annual trend in percent: one number for every year, or one per year of the term."""
+
+
+def per_year_fraction(value: float | list[float], years: int) -> np.ndarray:
+    """A :data:`TrendPct` as fractions, one per year of the term."""
+    pct = np.asarray(value, float) if isinstance(value, list) else np.full(years, value, float)
+    return pct / 100.0
+
+
+def check_per_year(value: float | list[float], years: int, path: str) -> None:
+    """Raise ``ValueError`` naming ``path`` if a per-year list has the wrong length."""
+    if isinstance(value, list) and len(value) != years:
+        raise ValueError(f"{path}: expected one number or {years} (one per year), got {len(value)}")
+
+
+class StrictModel(BaseModel):
+    """Input model that rejects unknown keys, NaN/inf and silent type coercion."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+def validation_problems(err: ValidationError) -> list[tuple[str, str]]:
+    """``(dotted field path, message)`` for each problem in a pydantic error."""
+    problems = []
+    for e in err.errors(include_url=False):
+        path = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling and where it sits)"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        elif "input" in e and not isinstance(e["input"], (dict, list)):
+            msg = f"{msg}; got {e['input']!r}"
+        problems.append((path, msg))
+    return problems

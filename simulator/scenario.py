@@ -1,0 +1,274 @@
+"""The scenario: one typed model of everything a run needs, loaded from TOML.
+
+Conventions kept everywhere: a field ending in ``_pct`` is in percent
+(``churn_pct = 20`` means 20%); probability vectors and transition matrices
+are fractions that sum to 1; money ends in ``_usd`` (annual amounts) or
+``_pmpm`` (per member per month). The JSON Schema (``vbcsim schema``) is
+generated from these classes, so their field descriptions are the reference
+documentation of the format.
+
+Contract terms live in :mod:`simulator.contract`; this module assembles them
+with the population, cost and run settings and checks that the parts agree.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from .contract import Contract
+from .errors import ScenarioError
+from .model import (Name, Percent, StrictModel, TrendPct, check_per_year, per_year_fraction,
+                    validation_problems)
+
+ROW_SUM_TOLERANCE = 1e-6
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _check_distribution(values: list[float], what: str) -> list[float]:
+    if not values:
+        raise ValueError(f"{what} must not be empty")
+    if abs(sum(values) - 1.0) > ROW_SUM_TOLERANCE:
+        raise ValueError(f"{what} must sum to 1, sums to {sum(values):.6g}")
+    return values
+
+
+class Band(StrictModel):
+    """A cost band: members in it share a severity distribution and mortality."""
+
+    name: Name = Field(description="Band name, e.g. 'low' or 'catastrophic'.")
+    mean_annual_usd: float = Field(
+        gt=0, le=1e8,
+        description="Mean allowed cost of a member-year with non-zero cost, base-year dollars.")
+    cv: float = Field(gt=0, le=50, description="Coefficient of variation of that cost.")
+    severity: Literal["lognormal", "gamma"] = Field(
+        "lognormal", description="Distribution family of the non-zero cost.")
+    zero_cost_pct: Percent = Field(0.0, lt=100, description="Share of member-years with no cost at all.")
+    death_pct: Percent = Field(0.0, lt=100, description="Annual probability of death, in percent.")
+
+
+class CostModel(StrictModel):
+    """Cost bands with an annual Markov transition matrix (persistence of high cost)."""
+
+    description: str = ""
+    bands: list[Band] = Field(min_length=1, max_length=32)
+    transition: list[list[Probability]] = Field(
+        description="Row b gives next year's band probabilities for a member staying in band b; "
+                    "rows sum to 1.")
+    entrant_mix: list[Probability] = Field(description="Band probabilities of a new entrant; sums to 1.")
+    initial_mix: list[Probability] | None = Field(
+        None, description="Band probabilities at the start of year 1; "
+                          "default: the stationary mix of the population's dynamics.")
+
+    @field_validator("transition")
+    @classmethod
+    def _rows_sum_to_one(cls, rows: list[list[float]]) -> list[list[float]]:
+        for i, row in enumerate(rows):
+            _check_distribution(row, f"row {i + 1}")
+        return rows
+
+    @field_validator("entrant_mix", "initial_mix")
+    @classmethod
+    def _mix_sums_to_one(cls, mix: list[float] | None) -> list[float] | None:
+        return None if mix is None else _check_distribution(mix, "the mix")
+
+    @model_validator(mode="after")
+    def _shapes_agree(self) -> CostModel:
+        k = len(self.bands)
+        names = [b.name for b in self.bands]
+        if len(set(names)) != k:
+            raise ValueError(f"bands: band names must be unique, got {names}")
+        if len(self.transition) != k or any(len(r) != k for r in self.transition):
+            shape = f"{len(self.transition)} rows of lengths {[len(r) for r in self.transition]}"
+            raise ValueError(f"transition: expected a {k}x{k} matrix (one row and column per band), "
+                             f"got {shape}")
+        for field in ("entrant_mix", "initial_mix"):
+            mix = getattr(self, field)
+            if mix is not None and len(mix) != k:
+                raise ValueError(f"{field}: expected {k} probabilities (one per band), got {len(mix)}")
+        return self
+
+    @property
+    def band_names(self) -> list[str]:
+        return [b.name for b in self.bands]
+
+
+class Segment(StrictModel):
+    """A product line (PPO, HMO, Medicare ...) of attributed members."""
+
+    members: int = Field(ge=1, le=50_000_000, description="Attributed members; kept constant "
+                         "over the term, leavers and decedents being replaced by entrants.")
+    cost_model: Name = Field(description="Name of a table under [cost_models].")
+    cost_factor: float = Field(1.0, gt=0, le=100, description="Multiplier on the cost model's "
+                               "band means (e.g. 0.93 for an HMO running 7% below PPO).")
+    cost_trend_pct: TrendPct = Field(
+        description="Expected annual cost trend in percent: one number, or one per year of the term "
+                    "(year 1's entry trends year 1 from the base year).")
+    trend_shock_sd_pct: float = Field(
+        0.0, ge=0, le=50, description="Standard deviation, in percentage points, of the systemic "
+                                      "trend shock of a year; shocks compound over the term.")
+    churn_pct: Percent = Field(description="Share of surviving members who leave at each year end.")
+
+
+class Systemic(StrictModel):
+    """Risk that does not diversify with population size."""
+
+    trend_shock_correlation: float = Field(
+        0.0, ge=-1, le=1, description="Correlation of the yearly trend shocks between any two segments.")
+
+
+class Term(StrictModel):
+    years: int = Field(ge=1, le=30, description="Length of the contract term in years.")
+    first_year: int = Field(2019, ge=1900, le=2200, description="Calendar year of year 1 (labels only).")
+
+
+class RunSettings(StrictModel):
+    trials: int = Field(1000, ge=1, le=10_000_000, description="Monte Carlo trials (simulated futures).")
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="Root seed; same scenario and seed, same numbers.")
+    trials_per_block: int = Field(20, ge=1, le=100_000, description="Trials per task (performance "
+                                  "only: results do not depend on it).")
+    engine: Literal["member"] = Field("member", description="Experience engine.")
+
+
+class Valuation(StrictModel):
+    discount_rate_pct: float = Field(3.0, ge=-5, le=50, description="Annual rate for present values.")
+
+
+class Scenario(StrictModel):
+    """Everything one run needs: term, population, cost model, contract and run settings."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    run: RunSettings = RunSettings()
+    term: Term
+    valuation: Valuation = Valuation()
+    systemic: Systemic = Systemic()
+    cost_models: dict[Name, CostModel] = Field(min_length=1)
+    segments: dict[Name, Segment] = Field(min_length=1, max_length=64)
+    contract: Contract
+    variants: dict[Name, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Named contract variants: each table holds only the terms that differ from "
+                    "[contract] and is settled on the same simulated experience.")
+
+    _source_text: str = PrivateAttr("")
+    _source_name: str = PrivateAttr("<scenario>")
+
+    @model_validator(mode="after")
+    def _parts_agree(self) -> Scenario:
+        for name, seg in self.segments.items():
+            if seg.cost_model not in self.cost_models:
+                raise ValueError(f"segments.{name}.cost_model: no cost model named '{seg.cost_model}' "
+                                 f"(have {sorted(self.cost_models)})")
+            check_per_year(seg.cost_trend_pct, self.term.years, f"segments.{name}.cost_trend_pct")
+        k = len(self.segments)
+        if k > 1 and self.systemic.trend_shock_correlation < -1 / (k - 1):
+            raise ValueError(f"systemic.trend_shock_correlation: with {k} segments it must be at least "
+                             f"{-1 / (k - 1):.3f} to be a valid correlation")
+        for label, contract in self.contracts().items():
+            contract.check_against(list(self.segments), self.term.years, label)
+        return self
+
+    # -- derived views ---------------------------------------------------------------
+    def contracts(self) -> dict[str, Contract]:
+        """The base contract and every variant, fully resolved, keyed by name."""
+        out = {"base": self.contract}
+        for name, overrides in self.variants.items():
+            if name == "base":
+                raise ValueError("variants.base: 'base' is reserved for [contract]")
+            merged = _deep_merge(self.contract.model_dump(exclude_unset=True), overrides)
+            try:
+                out[name] = Contract.model_validate(merged)
+            except ValidationError as err:
+                detail = "; ".join(f"{p}: {m}" for p, m in validation_problems(err))
+                raise ValueError(f"variants.{name}: {detail}") from None
+        return out
+
+    def stop_loss_attachments(self) -> list[float]:
+        """Every specific stop-loss attachment any contract variant uses, ascending."""
+        found = {t.stop_loss.attachment_usd for c in self.contracts().values()
+                 for t in c.segments.values() if t.stop_loss is not None}
+        return sorted(found)
+
+    def cost_trend(self, segment: str) -> np.ndarray:
+        """Expected cost trend per year of the term, as fractions."""
+        return per_year_fraction(self.segments[segment].cost_trend_pct, self.term.years)
+
+    @property
+    def years(self) -> list[int]:
+        return list(range(self.term.first_year, self.term.first_year + self.term.years))
+
+    @property
+    def source_text(self) -> str:
+        return self._source_text or self.model_dump_json(indent=1)
+
+    @property
+    def source_name(self) -> str:
+        return self._source_name
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.source_text.encode()).hexdigest()
+
+    def with_changes(self, changes: dict[str, Any]) -> Scenario:
+        """A validated copy with ``changes`` deep-merged in (for notebooks and tests)."""
+        data = _deep_merge(self.model_dump(exclude_unset=True), changes)
+        return scenario_from_dict(data, f"{self.source_name} (modified)")
+
+
+def _deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>", text: str = "") -> Scenario:
+    """Validate a scenario given as a dictionary; errors become :class:`ScenarioError`."""
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(source, validation_problems(err)) from None
+    scenario._source_name = source
+    scenario._source_text = text
+    return scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario TOML file.
+
+    Raises
+    ------
+    ScenarioError
+        Naming the file, the field and what was expected.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(str(path), [("", "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(str(path), [("", f"cannot read the file: {err}")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(str(path), [("", f"not valid TOML: {err}")]) from None
+    return scenario_from_dict(data, str(path), text)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the scenario format (for editors and validators)."""
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "vbcsim scenario"
+    return schema
