@@ -217,6 +217,16 @@ class Scenario(StrictModel):
     def sha256(self) -> str:
         return hashlib.sha256(self.source_text.encode()).hexdigest()
 
+    def with_run(self, **settings: Any) -> Scenario:
+        """A copy with run settings replaced (``None`` values ignored); keeps the source text."""
+        merged = {**self.run.model_dump(), **{k: v for k, v in settings.items() if v is not None}}
+        try:
+            run = RunSettings.model_validate(merged)
+        except ValidationError as err:
+            problems = [(f"run.{p}", m) for p, m in validation_problems(err)]
+            raise ScenarioError(self.source_name, problems) from None
+        return self.model_copy(update={"run": run})
+
     def with_changes(self, changes: dict[str, Any]) -> Scenario:
         """A validated copy with ``changes`` deep-merged in (for notebooks and tests)."""
         data = _deep_merge(self.model_dump(exclude_unset=True), changes)

@@ -1,0 +1,51 @@
+"""Shared fixtures: the shipped reference scenario and small, fast versions of it."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+from simulator.scenario import Scenario, load_scenario, scenario_from_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "scenarios" / "reference_global_budget.toml"
+
+
+def reference_dict() -> dict[str, Any]:
+    return tomllib.loads(REFERENCE.read_text())
+
+
+def small_dict(members: dict[str, int] | None = None, years: int = 3, trials: int = 8,
+               trials_per_block: int = 3) -> dict[str, Any]:
+    """The reference scenario shrunk: fewer members, years and trials (trend lists cut)."""
+    data = copy.deepcopy(reference_dict())
+    members = members or {"ppo": 1500, "hmo": 1000, "medicare": 600}
+    for name, seg in data["segments"].items():
+        seg["members"] = members[name]
+        if isinstance(seg["cost_trend_pct"], list):
+            seg["cost_trend_pct"] = seg["cost_trend_pct"][:years]
+    for terms in data["contract"]["segments"].values():
+        if isinstance(terms["budget_trend_pct"], list):
+            terms["budget_trend_pct"] = terms["budget_trend_pct"][:years]
+    data["term"]["years"] = years
+    data["run"].update(trials=trials, trials_per_block=trials_per_block)
+    return data
+
+
+def small_scenario(**kw: Any) -> Scenario:
+    return scenario_from_dict(small_dict(**kw), "<small>", tomli_w.dumps(small_dict(**kw)))
+
+
+def write_toml(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+@pytest.fixture(scope="session")
+def reference() -> Scenario:
+    return load_scenario(REFERENCE)
