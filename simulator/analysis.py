@@ -11,6 +11,10 @@ errors:
 - TVaR: the asymptotic variance of the tail-mean estimator,
   (Var[L | L >= VaR] + a (TVaR - VaR)^2) / (n (1 - a))  (Manistre and
   Hancock, North American Actuarial Journal 9(2), 2005).
+
+Where the trials are too few for an error to mean anything (the confidence
+interval of a percentile runs off the sample, or a tail holds fewer than
+``MIN_TAIL`` trials) the standard error is NaN: more trials are needed.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import xarray as xr
 PERCENTILES = (1.0, 5.0, 50.0, 95.0, 99.0, 99.5)
 TAIL_LEVELS = (95.0, 99.5)
 Z95 = 1.959963984540054
+MIN_TAIL = 10
 
 
 def percentile(x: np.ndarray, pct: float) -> tuple[float, float]:
@@ -32,9 +37,9 @@ def percentile(x: np.ndarray, pct: float) -> tuple[float, float]:
     n = xs.size
     p = pct / 100
     half = Z95 * math.sqrt(n * p * (1 - p))
-    lo = int(np.clip(math.floor(n * p - half) - 1, 0, n - 1))
-    hi = int(np.clip(math.ceil(n * p + half) - 1, 0, n - 1))
-    return float(np.quantile(xs, p)), float(xs[hi] - xs[lo]) / (2 * Z95)
+    lo, hi = math.floor(n * p - half) - 1, math.ceil(n * p + half) - 1
+    se = float(xs[hi] - xs[lo]) / (2 * Z95) if 0 <= lo and hi <= n - 1 else math.nan
+    return float(np.quantile(xs, p)), se
 
 
 def tail_measures(gain: np.ndarray, level_pct: float) -> dict[str, tuple[float, float]]:
@@ -45,8 +50,9 @@ def tail_measures(gain: np.ndarray, level_pct: float) -> dict[str, tuple[float, 
     var = -q
     tail = -np.sort(gain)[: max(1, math.ceil(n * (1 - a)))]
     tvar = float(tail.mean())
-    tail_var = float(tail.var()) if tail.size > 1 else 0.0
-    tvar_se = math.sqrt((tail_var + a * (tvar - var) ** 2) / (n * (1 - a)))
+    tvar_se = math.nan
+    if tail.size >= MIN_TAIL:
+        tvar_se = math.sqrt((float(tail.var()) + a * (tvar - var) ** 2) / (n * (1 - a)))
     label = f"{level_pct:g}".replace(".", "_")
     return {f"var_{label}": (var, q_se), f"tvar_{label}": (tvar, tvar_se)}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -88,12 +89,16 @@ def format_headline(summary: pd.DataFrame, manifest: dict) -> str:
                 cells = []
                 for key in cols:
                     v, se = row[("value", key)], row[("mc_se", key)]
-                    cells.append(f"{v:.1%} ({se:.1%})" if key == "p_loss"
-                                 else f"{v / 1e6:,.2f} ({se / 1e6:,.2f})")
+                    cells.append(_cell(v, se, percent=key == "p_loss"))
                 lines.append(f"{seg:<10}" + "".join(f"{c:>18}" for c in cells))
     lines.append("\nVaR/TVaR are losses: a positive VaR95 of 5.00 means a 5% chance of losing more "
-                 "than $5.00M.")
+                 "than $5.00M. n/a: too few trials in the tail for a standard error.")
     return "\n".join(lines)
+
+
+def _cell(value: float, se: float, percent: bool) -> str:
+    fmt = (lambda x: f"{x:.1%}") if percent else (lambda x: f"{x / 1e6:,.2f}")
+    return f"{fmt(value)} ({'n/a' if math.isnan(se) else fmt(se)})"
 
 
 def main(argv: list[str] | None = None) -> int:
