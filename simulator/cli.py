@@ -71,29 +71,34 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+COLUMNS = {"mean": "mean", "sd": "sd", "p_loss": "P(loss)", "var_95": "VaR95",
+           "tvar_95": "TVaR95", "var_99_5": "VaR99.5", "tvar_99_5": "TVaR99.5"}
+
+
 def format_headline(summary: pd.DataFrame, manifest: dict) -> str:
-    """The summary a user reads after a run: term gain/loss by segment, in $ millions."""
+    """The summary a user reads after a run, in $ millions with standard errors:
+    the base contract by segment (term and present value), then every variant in total."""
     lines = [f"{manifest['scenario']['name']}: {manifest['trials']} trials, seed {manifest['seed']}, "
              f"{manifest['timings_s']['total']:.1f} s "
              f"({manifest['member_years_per_second'] / 1e6:.1f} M member-years/s)"]
-    for variant in dict.fromkeys(summary.variant):
-        for horizon, label in (("term", "over the term, undiscounted"), ("pv", "present value")):
-            table = headline(summary, variant, horizon)
-            lines.append(f"\nProvider gain (+) / loss (-), {label}, variant '{variant}', "
-                         "$ millions (Monte Carlo standard error):")
-            cols = {"mean": "mean", "sd": "sd", "p_loss": "P(loss)", "var_95": "VaR95",
-                    "tvar_95": "TVaR95", "var_99_5": "VaR99.5", "tvar_99_5": "TVaR99.5"}
-            header = f"{'segment':<10}" + "".join(f"{c:>18}" for c in cols.values())
-            lines.append(header)
-            for seg, row in table.iterrows():
-                cells = []
-                for key in cols:
-                    v, se = row[("value", key)], row[("mc_se", key)]
-                    cells.append(_cell(v, se, percent=key == "p_loss"))
-                lines.append(f"{seg:<10}" + "".join(f"{c:>18}" for c in cells))
-    lines.append("\nVaR/TVaR are losses: a positive VaR95 of 5.00 means a 5% chance of losing more "
-                 "than $5.00M. n/a: too few trials in the tail for a standard error.")
+    header = f"{'':<16}" + "".join(f"{c:>18}" for c in COLUMNS.values())
+    for horizon, label in (("term", "over the term, undiscounted"), ("pv", "present value")):
+        lines += [f"\nProvider gain (+) / loss (-) {label}, contract 'base', $ millions "
+                  "(Monte Carlo standard error):", header]
+        table = headline(summary, "base", horizon)
+        lines += [_row(seg, row) for seg, row in table.iterrows()]
+    variants = list(dict.fromkeys(summary.variant))
+    if len(variants) > 1:
+        lines += ["\nAll contract variants, total over the term (same simulated paths):", header]
+        lines += [_row(v, headline(summary, v, "term").loc["total"]) for v in variants]
+    lines.append("\nVaR/TVaR are losses: a VaR95 of 5.00 means a 5% chance of losing more than "
+                 "$5.00M. n/a: too few trials in the tail for a standard error.")
     return "\n".join(lines)
+
+
+def _row(label: str, row: pd.Series) -> str:
+    cells = [_cell(row[("value", k)], row[("mc_se", k)], percent=k == "p_loss") for k in COLUMNS]
+    return f"{label:<16}" + "".join(f"{c:>18}" for c in cells)
 
 
 def _cell(value: float, se: float, percent: bool) -> str:

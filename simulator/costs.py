@@ -68,9 +68,13 @@ class Severity:
         return float(self.mean * special.gammaincc(shape + 1, a / scale) - a * special.gammaincc(shape, a / scale))
 
 
-def _cumulative(probs: np.ndarray) -> np.ndarray:
+def cumulative(probs: np.ndarray) -> np.ndarray:
+    """Cumulative probabilities along the last axis, exactly 1 from the last positive entry
+    on, so that a uniform draw below 1 never lands in a category of probability zero."""
+    probs = np.asarray(probs, float)
     cum = np.cumsum(probs, axis=-1)
-    cum[..., -1] = 1.0  # exact, so that a uniform below 1 always lands in a band
+    last = probs.shape[-1] - 1 - np.argmax(probs[..., ::-1] > 0, axis=-1)
+    cum[np.arange(probs.shape[-1]) >= last[..., None]] = 1.0
     return cum
 
 
@@ -104,16 +108,6 @@ class CostTables:
     def band_means(self) -> np.ndarray:
         return np.array([s.mean for s in self.severities])
 
-    @cached_property
-    def transition_offsets(self) -> np.ndarray:
-        """Row ``b`` of the cumulative transition matrix shifted by ``b``, flattened: one
-        ``searchsorted`` of ``band + u`` then finds every member's next band at once."""
-        k = self.n_bands
-        return (_cumulative(self.transition) + np.arange(k)[:, None]).ravel()
-
-    @cached_property
-    def entrant_cumulative(self) -> np.ndarray:
-        return _cumulative(self.entrant_mix)
 
     def year_end_kernel(self, churn: float) -> np.ndarray:
         """Band-to-band matrix of a member slot over a year end: a member who dies or

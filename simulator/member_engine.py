@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .costs import CostTables, trend_index
+from .costs import CostTables, cumulative, trend_index
 from .experience import ExperienceBlock, empty_block
 from .scenario import Scenario
 from .streams import Purpose, stream
@@ -60,8 +60,13 @@ class _Draws:
 class _BandArrays:
     """Per-band lookup tables in the dtypes the hot loop wants."""
 
-    def __init__(self, tables: CostTables):
+    def __init__(self, tables: CostTables, churn: float):
         sev = tables.severities
+        # thresholds[k][b]: P(next band <= k | band b); comparisons beat searchsorted
+        # for a handful of bands
+        self.thresholds = np.ascontiguousarray(cumulative(tables.transition)[:, :-1].T, np.float32)
+        self.entrant = cumulative(tables.entrant_mix)[:-1].astype(np.float32)
+        self.initial = cumulative(tables.start_mix(churn))[:-1].astype(np.float32)
         self.lognormal = all(s.family == "lognormal" for s in sev)
         sigma = np.array([np.sqrt(np.log1p(s.cv**2)) for s in sev])
         self.log_scale = (np.log(tables.band_means) - sigma**2 / 2).astype(np.float32)
@@ -89,32 +94,35 @@ def member_years(tables: CostTables, members: int, levels: np.ndarray, churn: fl
     draws
         The streams to draw from.
     """
-    arrays = _BandArrays(tables)
-    start = np.cumsum(tables.start_mix(churn))
-    band = _pick(start, draws.initial.random(members, np.float32))
+    arrays = _BandArrays(tables, churn)
+    band = _pick(arrays.initial, draws.initial.random(members, np.float32))
     for level in levels:
         cost = _cost(tables, arrays, band, np.float32(np.log(level)), draws, members)
         died, months_lost = _deaths(arrays, band, draws, members)
         leaves = draws.churn.random(members, np.float32) < churn
         leaves |= died
         yield MemberYear(band, cost, died, months_lost, leaves)
-        u = draws.transition.random(members)
-        band = (np.searchsorted(tables.transition_offsets, band + u, side="right")
-                - band * tables.n_bands).astype(BAND_DTYPE)
+        u = draws.transition.random(members, np.float32)
+        next_band = np.zeros(members, BAND_DTYPE)
+        for row in arrays.thresholds:
+            next_band += u > np.take(row, band)
+        band = next_band
         n_new = int(np.count_nonzero(leaves))
-        band[leaves] = _pick(tables.entrant_cumulative, draws.entry.random(n_new, np.float32))
+        band[leaves] = _pick(arrays.entrant, draws.entry.random(n_new, np.float32))
 
 
-def _pick(cumulative: np.ndarray, u: np.ndarray) -> np.ndarray:
-    cumulative = np.asarray(cumulative, np.float64).copy()
-    cumulative[-1] = 1.0
-    return np.searchsorted(cumulative, u, side="right").astype(BAND_DTYPE)
+def _pick(thresholds: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Category of each uniform ``u`` given cumulative ``thresholds`` (all but the last)."""
+    out = np.zeros(u.size, BAND_DTYPE)
+    for t in thresholds:
+        out += u > t
+    return out
 
 
 def _cost(tables: CostTables, arrays: _BandArrays, band: np.ndarray, log_level: np.float32,
           draws: _Draws, n: int) -> np.ndarray:
     z = draws.severity.standard_normal(n, np.float32)
-    cost = np.exp(arrays.log_scale[band] + log_level + arrays.sigma[band] * z)
+    cost = np.exp(np.take(arrays.log_scale, band) + log_level + np.take(arrays.sigma, band) * z)
     if not arrays.lognormal:
         level = np.exp(np.float64(log_level))
         for b, sev in enumerate(tables.severities):
@@ -122,7 +130,7 @@ def _cost(tables: CostTables, arrays: _BandArrays, band: np.ndarray, log_level: 
                 mask = band == b
                 cost[mask] = level * sev.from_normal(z[mask].astype(np.float64))
     if arrays.has_zero:
-        cost[draws.zero.random(n, np.float32) < arrays.zero_prob[band]] = 0.0
+        cost[draws.zero.random(n, np.float32) < np.take(arrays.zero_prob, band)] = 0.0
     return cost
 
 
@@ -130,7 +138,7 @@ def _deaths(arrays: _BandArrays, band: np.ndarray, draws: _Draws, n: int) -> tup
     if not arrays.has_death:
         return np.zeros(n, bool), 0.0
     u = draws.death.random(n, np.float32)
-    p = arrays.death_prob[band]
+    p = np.take(arrays.death_prob, band)
     died = u < p
     # Given death, u/p is uniform on (0, 1): the month of death is floor(12 u/p) + 1.
     month = np.floor(12 * u[died] / p[died]) + 1

@@ -1,0 +1,101 @@
+"""Engine throughput and memory on the reference population (``make bench``).
+
+Reports member-years per second of the member engine on one core and on two
+workers, the throughput of the raw numpy generator drawing the same random
+numbers a member-year needs (the floor any numpy member-level engine pays),
+their ratio, and peak resident memory at two trial counts (each measured in a
+fresh process, so the figures do not mix).
+
+Usage: python benchmarks/bench_engine.py [--trials N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "scenarios" / "reference_global_budget.toml"
+
+
+def generator_throughput(members: int, repeats: int = 20) -> float:
+    """Member-years per second of drawing one member-year's random numbers, nothing else:
+    a float32 normal (severity) and four float32 uniforms (zero cost, death, churn, transition)."""
+    rng = np.random.Generator(np.random.SFC64(1))
+    start = time.perf_counter()
+    for _ in range(repeats):
+        rng.standard_normal(members, np.float32)
+        for _ in range(4):
+            rng.random(members, np.float32)
+    return members * repeats / (time.perf_counter() - start)
+
+
+def engine_throughput(trials: int, jobs: int) -> tuple[float, float]:
+    from simulator.engine import member_years, simulate_experience
+    from simulator.scenario import load_scenario
+
+    scenario = load_scenario(REFERENCE).with_run(trials=trials, trials_per_block=max(1, trials // (4 * jobs)))
+    # warm-up: imports, and the worker pool (loky keeps it for the next call)
+    simulate_experience(scenario.with_run(trials=jobs, trials_per_block=1), jobs=jobs)
+    start = time.perf_counter()
+    simulate_experience(scenario, jobs=jobs)
+    seconds = time.perf_counter() - start
+    return member_years(scenario, trials) / seconds, seconds
+
+
+def peak_rss_child(trials: int) -> float:
+    """Peak RSS in MiB of a fresh process simulating ``trials`` trials (one worker)."""
+    code = (
+        "import resource, sys\n"
+        "from simulator.engine import simulate_experience\n"
+        "from simulator.scenario import load_scenario\n"
+        f"s = load_scenario({str(REFERENCE)!r}).with_run(trials={trials})\n"
+        "simulate_experience(s, jobs=1)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip()) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=100)
+    args = parser.parse_args()
+    from simulator.scenario import load_scenario
+
+    members = sum(s.members for s in load_scenario(REFERENCE).segments.values())
+    raw = generator_throughput(members)
+    one, t1 = engine_throughput(args.trials, jobs=1)
+    two, t2 = engine_throughput(args.trials, jobs=2)
+    small, large = max(2, args.trials // 4), args.trials * 4
+    rss = {small: peak_rss_child(small), large: peak_rss_child(large)}
+    report = {
+        "population_members": members,
+        "trials": args.trials,
+        "raw_generator_member_years_per_s": round(raw),
+        "engine_1_core_member_years_per_s": round(one),
+        "engine_1_core_seconds": round(t1, 2),
+        "engine_2_workers_member_years_per_s": round(two),
+        "engine_2_workers_seconds": round(t2, 2),
+        "engine_over_raw_generator_1_core": round(one / raw, 3),
+        "two_workers_over_one": round(two / one, 3),
+        "peak_rss_mib": {str(k): round(v, 1) for k, v in rss.items()},
+        "cpu_count": os.cpu_count(),
+    }
+    print(json.dumps(report, indent=1))
+    print(f"\nmember engine: {one / 1e6:.1f} M member-years/s on one core "
+          f"({one / raw:.2f} x the raw generator's {raw / 1e6:.1f} M/s), "
+          f"{two / 1e6:.1f} M/s on two workers ({two / one:.2f} x); "
+          f"peak RSS {rss[small]:.0f} MiB at {small} trials, {rss[large]:.0f} MiB at {large} trials")
+
+
+if __name__ == "__main__":
+    main()
