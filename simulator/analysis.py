@@ -31,46 +31,67 @@ Z95 = 1.959963984540054
 MIN_TAIL = 10
 
 
-def percentile(x: np.ndarray, pct: float) -> tuple[float, float]:
-    """Sample percentile of ``x`` and its standard error (order-statistic interval)."""
-    xs = np.sort(x)
-    n = xs.size
+def _sorted(x: np.ndarray) -> np.ndarray:
+    return np.sort(np.asarray(x, float), axis=0)
+
+
+def percentile(x: np.ndarray, pct: float, xs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sample percentile along the trial axis (0) and its standard error.
+
+    ``xs``, if given, is ``x`` already sorted along axis 0.
+    """
+    xs = _sorted(x) if xs is None else xs
+    n = xs.shape[0]
     p = pct / 100
     half = Z95 * math.sqrt(n * p * (1 - p))
     lo, hi = math.floor(n * p - half) - 1, math.ceil(n * p + half) - 1
-    se = float(xs[hi] - xs[lo]) / (2 * Z95) if 0 <= lo and hi <= n - 1 else math.nan
-    return float(np.quantile(xs, p)), se
+    value = np.quantile(xs, p, axis=0)
+    if 0 <= lo and hi <= n - 1:
+        se = (xs[hi] - xs[lo]) / (2 * Z95)
+    else:
+        se = np.full(np.shape(value), math.nan)
+    return value, se
 
 
-def tail_measures(gain: np.ndarray, level_pct: float) -> dict[str, tuple[float, float]]:
+def tail_measures(gain: np.ndarray, level_pct: float, xs: np.ndarray | None = None
+                  ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """VaR and TVaR of the loss (= -gain) at ``level_pct``, with standard errors."""
-    n = gain.size
+    xs = _sorted(gain) if xs is None else xs
+    n = xs.shape[0]
     a = level_pct / 100
-    q, q_se = percentile(gain, 100 - level_pct)
+    q, q_se = percentile(gain, 100 - level_pct, xs)
     var = -q
-    tail = -np.sort(gain)[: max(1, math.ceil(n * (1 - a)))]
-    tvar = float(tail.mean())
-    tvar_se = math.nan
-    if tail.size >= MIN_TAIL:
-        tvar_se = math.sqrt((float(tail.var()) + a * (tvar - var) ** 2) / (n * (1 - a)))
+    tail = -xs[: max(1, math.ceil(n * (1 - a)))]
+    tvar = tail.mean(axis=0)
+    tvar_se = np.full(np.shape(tvar), math.nan)
+    if tail.shape[0] >= MIN_TAIL:
+        tvar_se = np.sqrt((tail.var(axis=0) + a * (tvar - var) ** 2) / (n * (1 - a)))
     label = f"{level_pct:g}".replace(".", "_")
     return {f"var_{label}": (var, q_se), f"tvar_{label}": (tvar, tvar_se)}
 
 
-def risk_measures(gain: np.ndarray) -> dict[str, tuple[float, float]]:
-    """All summary measures of one sample of gains: ``name -> (value, standard error)``."""
+def risk_measures(gain: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """All summary measures of gains along the trial axis (0): ``name -> (value, standard error)``.
+
+    A 1-D sample gives scalars; an (n, k) array gives k values per measure.
+    """
     gain = np.asarray(gain, float)
-    n = gain.size
-    mean, sd = float(gain.mean()), float(gain.std(ddof=1)) if n > 1 else 0.0
-    m4 = float(np.mean((gain - mean) ** 4))
-    sd_se = math.sqrt(max(m4 - sd**4, 0.0) / (4 * sd**2 * n)) if sd > 0 else 0.0
-    p_loss = float(np.mean(gain < 0))
+    n = gain.shape[0]
+    xs = _sorted(gain)
+    mean = gain.mean(axis=0)
+    sd = gain.std(axis=0, ddof=1) if n > 1 else np.zeros_like(mean)
+    m4 = np.mean((gain - mean) ** 4, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd_se = np.where(sd > 0, np.sqrt(np.maximum(m4 - sd**4, 0.0) / (4 * sd**2 * n)), 0.0)
+    p_loss = np.mean(gain < 0, axis=0)
     out = {"mean": (mean, sd / math.sqrt(n)), "sd": (sd, sd_se),
-           "p_loss": (p_loss, math.sqrt(p_loss * (1 - p_loss) / n))}
+           "p_loss": (p_loss, np.sqrt(p_loss * (1 - p_loss) / n))}
     for pct in PERCENTILES:
-        out[f"p{pct:g}".replace(".", "_")] = percentile(gain, pct)
+        out[f"p{pct:g}".replace(".", "_")] = percentile(gain, pct, xs)
     for level in TAIL_LEVELS:
-        out.update(tail_measures(gain, level))
+        out.update(tail_measures(gain, level, xs))
+    if gain.ndim == 1:
+        return {k: (float(v), float(e)) for k, (v, e) in out.items()}
     return out
 
 
@@ -88,15 +109,17 @@ def gain_horizons(settlement: xr.Dataset) -> xr.DataArray:
 
 def summarize(settlement: xr.Dataset) -> pd.DataFrame:
     """Tidy table of every risk measure: variant, segment, horizon, measure, value, mc_se."""
-    gains = gain_horizons(settlement)
-    rows = []
-    for v in gains["variant"].values:
-        for s in gains["segment"].values:
-            for h in gains["horizon"].values:
-                sample = gains.sel(variant=v, segment=s, horizon=h).values
-                for name, (value, se) in risk_measures(sample).items():
-                    rows.append((v, s, h, name, value, se))
-    return pd.DataFrame(rows, columns=["variant", "segment", "horizon", "measure", "value", "mc_se"])
+    gains = gain_horizons(settlement).transpose("trial", "variant", "segment", "horizon")
+    labels = pd.MultiIndex.from_product(
+        [gains[d].values for d in ("variant", "segment", "horizon")],
+        names=["variant", "segment", "horizon"]).to_frame(index=False)
+    measures = risk_measures(gains.values.reshape(gains.sizes["trial"], -1))
+    names = list(measures)
+    table = labels.loc[labels.index.repeat(len(names))].reset_index(drop=True)
+    table["measure"] = np.tile(names, len(labels))
+    table["value"] = np.stack([measures[m][0] for m in names], axis=1).ravel()
+    table["mc_se"] = np.stack([measures[m][1] for m in names], axis=1).ravel()
+    return table
 
 
 def headline(summary: pd.DataFrame, variant: str, horizon: str = "term") -> pd.DataFrame:

@@ -124,12 +124,29 @@ class CostTables:
         return v / v.sum()
 
     def band_mix_by_year(self, churn: float, years: int) -> np.ndarray:
-        """Expected band mix at the start of each year, shape (years, bands)."""
+        """Expected band mix of each year of the term, shape (years, bands): the base-year
+        mix moved on by one year end per year."""
         mix = [self.start_mix(churn)]
         kernel = self.year_end_kernel(churn)
-        for _ in range(years - 1):
+        for _ in range(years):
             mix.append(mix[-1] @ kernel)
-        return np.array(mix)
+        return np.array(mix[1:])
+
+    @property
+    def expected_cost(self) -> np.ndarray:
+        """Expected annual cost of a member-year by band, zero-cost years included."""
+        return (1 - self.zero_prob) * self.band_means
+
+    def prospective_scores(self, churn: float) -> tuple[np.ndarray, float]:
+        """Risk scores by last year's band, and for an entrant (no history).
+
+        A score is the expected cost of the coming year given what is known at its start,
+        relative to the expected cost of a member-year of the base population in year 1, so
+        the year-1 population averages 1. Scores are perfect predictors given the band; the
+        imperfection of real risk adjustment is that entrants get the entrant average.
+        """
+        norm = self.band_mix_by_year(churn, 1)[0] @ self.expected_cost
+        return self.transition @ self.expected_cost / norm, float(self.entrant_mix @ self.expected_cost / norm)
 
 
 def trend_index(scenario: Scenario, trial: int) -> np.ndarray:
@@ -181,6 +198,7 @@ def expected_segment_experience(scenario: Scenario, segment: str) -> dict[str, n
     out = {
         "allowed_usd": level * (nonzero @ tables.band_means),
         "member_months": mix @ (12 - MEAN_MONTHS_LOST_AT_DEATH * tables.death_prob),
+        "deaths": mix @ tables.death_prob,
     }
     if seg.trend_shock_sd_pct == 0:
         att = scenario.stop_loss_attachments()

@@ -38,6 +38,11 @@ VARIABLES: dict[str, Variable] = {
     "deaths": Variable(BASE_DIMS, "members", "Deaths during the year", np.int64),
     "leavers": Variable(BASE_DIMS, "members",
                         "Members replaced by entrants at year end (churn and deaths)", np.int64),
+    "risk_score_member_months": Variable(BASE_DIMS, "member-months",
+                                         "Sum over members of prospective risk score x months "
+                                         "(divide by member_months for the average score)"),
+    "quality_score_pct": Variable(BASE_DIMS, "percent", "Composite quality score of the year "
+                                  "(NaN where the segment has no quality model)"),
     "trend_index": Variable(BASE_DIMS, "1", "Cost level relative to the base year: expected "
                             "trend compounded with the systemic shocks (before cost_factor)"),
 }

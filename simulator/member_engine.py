@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .costs import CostTables, cumulative, trend_index
+from .quality import quality_scores
 from .experience import ExperienceBlock, empty_block
 from .scenario import Scenario
 from .streams import Purpose, stream
@@ -42,6 +43,8 @@ class MemberYear:
     died: np.ndarray
     months_lost: float
     leaves: np.ndarray
+    risk_score: np.ndarray
+    risk_score_months_lost: float
 
 
 class _Draws:
@@ -75,11 +78,17 @@ class _BandArrays:
         self.death_prob = tables.death_prob.astype(np.float32)
         self.has_zero = bool(tables.zero_prob.any())
         self.has_death = bool(tables.death_prob.any())
+        scores, self.entrant_score = tables.prospective_scores(churn)
+        self.scores = scores.astype(np.float32)
 
 
 def member_years(tables: CostTables, members: int, levels: np.ndarray, churn: float,
                  draws: _Draws) -> Iterator[MemberYear]:
     """Simulate ``members`` member slots over ``len(levels)`` years.
+
+    The slots start in the base year (the year before year 1) and pass one year end
+    before year 1, so year-1 members have a history (for prospective risk scores)
+    and the entrants of that year end, as every later year has.
 
     Parameters
     ----------
@@ -96,19 +105,32 @@ def member_years(tables: CostTables, members: int, levels: np.ndarray, churn: fl
     """
     arrays = _BandArrays(tables, churn)
     band = _pick(arrays.initial, draws.initial.random(members, np.float32))
+    leaves = _deaths(arrays, band, draws, members)[0] | _churns(draws, members, churn)
     for level in levels:
+        score = np.take(arrays.scores, band)
+        band = _year_end(arrays, band, leaves, draws, members)
+        score[leaves] = arrays.entrant_score
         cost = _cost(tables, arrays, band, np.float32(np.log(level)), draws, members)
-        died, months_lost = _deaths(arrays, band, draws, members)
-        leaves = draws.churn.random(members, np.float32) < churn
-        leaves |= died
-        yield MemberYear(band, cost, died, months_lost, leaves)
-        u = draws.transition.random(members, np.float32)
-        next_band = np.zeros(members, BAND_DTYPE)
-        for row in arrays.thresholds:
-            next_band += u > np.take(row, band)
-        band = next_band
-        n_new = int(np.count_nonzero(leaves))
-        band[leaves] = _pick(arrays.entrant, draws.entry.random(n_new, np.float32))
+        died, lost = _deaths(arrays, band, draws, members)
+        leaves = died | _churns(draws, members, churn)
+        yield MemberYear(band, cost, died, float(lost.sum()), leaves, score,
+                         float(score[died] @ lost))
+
+
+def _churns(draws: _Draws, n: int, churn: float) -> np.ndarray:
+    return draws.churn.random(n, np.float32) < churn
+
+
+def _year_end(arrays: _BandArrays, band: np.ndarray, leaves: np.ndarray, draws: _Draws,
+              n: int) -> np.ndarray:
+    """Next year's bands: transition for stayers, the entrant mix in leavers' slots."""
+    u = draws.transition.random(n, np.float32)
+    next_band = np.zeros(n, BAND_DTYPE)
+    for row in arrays.thresholds:
+        next_band += u > np.take(row, band)
+    next_band[leaves] = _pick(arrays.entrant, draws.entry.random(int(np.count_nonzero(leaves)),
+                                                                  np.float32))
+    return next_band
 
 
 def _pick(thresholds: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -134,15 +156,17 @@ def _cost(tables: CostTables, arrays: _BandArrays, band: np.ndarray, log_level: 
     return cost
 
 
-def _deaths(arrays: _BandArrays, band: np.ndarray, draws: _Draws, n: int) -> tuple[np.ndarray, float]:
+def _deaths(arrays: _BandArrays, band: np.ndarray, draws: _Draws, n: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Who dies this year, and the months of exposure each decedent loses."""
     if not arrays.has_death:
-        return np.zeros(n, bool), 0.0
+        return np.zeros(n, bool), np.zeros(0, np.float32)
     u = draws.death.random(n, np.float32)
     p = np.take(arrays.death_prob, band)
     died = u < p
     # Given death, u/p is uniform on (0, 1): the month of death is floor(12 u/p) + 1.
     month = np.floor(12 * u[died] / p[died]) + 1
-    return died, float(np.sum(12 - month))
+    return died, 12 - month
 
 
 def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
@@ -154,6 +178,7 @@ def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
     for i, trial in enumerate(trials):
         index = trend_index(scenario, trial)
         block["trend_index"][i] = index
+        block["quality_score_pct"][i] = quality_scores(scenario, trial)
         for s, (_, seg) in enumerate(segments):
             levels = seg.cost_factor * index[:, s]
             for chunk, start in enumerate(range(0, seg.members, MEMBER_CHUNK)):
@@ -169,6 +194,8 @@ def _accumulate(block: ExperienceBlock, at: tuple[int, int, int], my: MemberYear
                 attachments: np.ndarray) -> None:
     n = my.cost_usd.size
     block["member_months"][at] += 12.0 * n - my.months_lost
+    block["risk_score_member_months"][at] += (
+        12.0 * my.risk_score.sum(dtype=np.float64) - my.risk_score_months_lost)
     block["allowed_usd"][at] += my.cost_usd.sum(dtype=np.float64)
     block["deaths"][at] += np.count_nonzero(my.died)
     block["leavers"][at] += np.count_nonzero(my.leaves)

@@ -28,6 +28,8 @@ from .model import (Name, Percent, StrictModel, TrendPct, check_per_year, per_ye
                     validation_problems)
 
 ROW_SUM_TOLERANCE = 1e-6
+STANDARD_ATTACHMENTS_USD = (100_000.0, 150_000.0, 200_000.0, 250_000.0, 300_000.0, 400_000.0,
+                            500_000.0, 750_000.0, 1_000_000.0)
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -64,7 +66,7 @@ class CostModel(StrictModel):
                     "rows sum to 1.")
     entrant_mix: list[Probability] = Field(description="Band probabilities of a new entrant; sums to 1.")
     initial_mix: list[Probability] | None = Field(
-        None, description="Band probabilities at the start of year 1; "
+        None, description="Band probabilities in the base year (the year before year 1); "
                           "default: the stationary mix of the population's dynamics.")
 
     @field_validator("transition")
@@ -100,6 +102,17 @@ class CostModel(StrictModel):
         return [b.name for b in self.bands]
 
 
+class QualityScore(StrictModel):
+    """Composite quality score of a segment, as a distribution (until measures are modelled)."""
+
+    mean_pct: Percent = Field(description="Expected composite score in year 1, 0-100.")
+    change_pct_points: float = Field(0.0, ge=-20, le=20, description="Expected change per year, points.")
+    sd_pct_points: float = Field(0.0, ge=0, le=50, description="Standard deviation of a year's score "
+                                 "around its expectation, points (systemic: one draw per trial-year).")
+    year_correlation: float = Field(0.5, ge=0, lt=1, description="Correlation of the deviations of "
+                                    "consecutive years (AR(1)).")
+
+
 class Segment(StrictModel):
     """A product line (PPO, HMO, Medicare ...) of attributed members."""
 
@@ -115,6 +128,8 @@ class Segment(StrictModel):
         0.0, ge=0, le=50, description="Standard deviation, in percentage points, of the systemic "
                                       "trend shock of a year; shocks compound over the term.")
     churn_pct: Percent = Field(description="Share of surviving members who leave at each year end.")
+    quality_score: QualityScore | None = Field(None, description="Required when a contract's "
+                                               "terms depend on quality.")
 
 
 class Systemic(StrictModel):
@@ -174,6 +189,11 @@ class Scenario(StrictModel):
                              f"{-1 / (k - 1):.3f} to be a valid correlation")
         for label, contract in self.contracts().items():
             contract.check_against(list(self.segments), self.term.years, label)
+            for name in contract.uses_quality():
+                if self.segments[name].quality_score is None:
+                    where = "contract" if label == "base" else f"variants.{label}"
+                    raise ValueError(f"segments.{name}.quality_score: required, as "
+                                     f"{where}.segments.{name}.quality uses the quality score")
         return self
 
     # -- derived views ---------------------------------------------------------------
@@ -192,10 +212,11 @@ class Scenario(StrictModel):
         return out
 
     def stop_loss_attachments(self) -> list[float]:
-        """Every specific stop-loss attachment any contract variant uses, ascending."""
+        """Attachments at which the cost above is recorded: a standard grid (so that new
+        terms can be settled on a stored run) plus every one a contract variant uses."""
         found = {t.stop_loss.attachment_usd for c in self.contracts().values()
                  for t in c.segments.values() if t.stop_loss is not None}
-        return sorted(found)
+        return sorted(found | set(STANDARD_ATTACHMENTS_USD))
 
     def cost_trend(self, segment: str) -> np.ndarray:
         """Expected cost trend per year of the term, as fractions."""

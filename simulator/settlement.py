@@ -2,18 +2,22 @@
 
 A pure, vectorised function of the experience dataset and the contract
 variants; every variant is settled on the same simulated paths (common
-random numbers). Per segment, year and trial:
+random numbers). Per segment, year and trial, in the order a payer applies
+the rules:
 
-1. budget = budget PMPM of the year x member-months;
-2. actual cost = allowed cost - stop-loss recovery + stop-loss premium, where
-   the recovery is the cost above the attachment less the provider's
-   coinsurance;
+1. budget: the scheduled PMPM (base trended, optionally rebased toward the
+   prior year's risk-adjusted cost), times the normalised risk score (growth
+   capped) when risk-adjusted, times member-months, less the discount;
+2. actual cost: allowed cost less specific stop-loss recoveries (cost above
+   the attachment, less coinsurance), plus its premium; then aggregate
+   stop-loss above a percent of budget, plus its premium;
 3. gross result = budget - actual cost (positive: surplus);
-4. the result is shared only if it reaches the minimum savings (loss) rate,
-   as a percent of budget; then the provider's share applies to the whole
-   result (first dollar) or to the part beyond the threshold;
-5. the provider's gain is capped at ``gain_cap_pct`` and its loss at
-   ``loss_cap_pct`` of the budget.
+4. nothing is shared below the minimum savings (loss) rate; above it the
+   result (first dollar) or the part beyond the threshold is shared by the
+   corridors; the quality gate and sliding scale act on the surplus share;
+5. caps on gain and loss, as % of budget and/or of revenue (the lower binds);
+6. quality bonus (by score band), quality withhold not earned back, program
+   costs and fees.
 
 Present values discount each year's settlement from its payment date (year
 end plus the payment lag) to the start of the term.
@@ -21,58 +25,204 @@ end plus the payment lag) to the start of the term.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import xarray as xr
 
-from .contract import Contract, SegmentTerms
+from .contract import CMS_TABLE, Contract, SegmentTerms, cms_min_savings_rate_pct
 
 OUTPUTS = {
-    "budget_usd": "Global budget",
+    "budget_usd": "Budget after risk adjustment and discount",
+    "risk_score": "Normalised risk score applied to the budget (1 if not risk-adjusted)",
     "allowed_usd": "Allowed cost of the members",
-    "stop_loss_recovery_usd": "Cost above the stop-loss attachment excluded from actual cost",
-    "stop_loss_premium_usd": "Stop-loss premium added to actual cost",
+    "stop_loss_recovery_usd": "Cost excluded by specific and aggregate stop-loss",
+    "stop_loss_premium_usd": "Stop-loss premiums added to actual cost",
     "actual_cost_usd": "Cost settled against the budget",
     "gross_result_usd": "Budget minus actual cost (positive: surplus)",
+    "shared_result_usd": "Provider's share of the gross result after MSR/MLR, corridors, "
+                         "quality gate and caps",
+    "quality_bonus_usd": "Quality bonus",
+    "withhold_lost_usd": "Quality withhold not earned back",
+    "program_and_fees_usd": "Program costs and administrative fees",
     "provider_gain_usd": "Provider's settlement: gain (positive) or loss (negative)",
 }
+UNITS = {"risk_score": "1"}
 
 
-def settle_segment(terms: SegmentTerms, member_months: np.ndarray, allowed_usd: np.ndarray,
-                   excess_usd: np.ndarray | None, budget_pmpm: np.ndarray) -> dict[str, np.ndarray]:
-    """Settle one segment; arrays are (..., year) with ``budget_pmpm`` by year.
+@dataclass(frozen=True)
+class SegmentExperience:
+    """One segment's experience as (trial, year) arrays."""
 
-    ``excess_usd`` is the cost above this contract's stop-loss attachment
-    (``None`` without stop-loss).
-    """
-    budget = budget_pmpm * member_months
-    recovery = np.zeros_like(allowed_usd)
-    premium = np.zeros_like(allowed_usd)
-    if terms.stop_loss is not None:
-        recovery = (1 - terms.stop_loss.coinsurance_pct / 100) * excess_usd
-        premium = terms.stop_loss.premium_pmpm * member_months
-    actual = allowed_usd - recovery + premium
-    gross = budget - actual
-    gain = shared_result(gross, budget, terms)
-    return {"budget_usd": budget, "allowed_usd": allowed_usd, "stop_loss_recovery_usd": recovery,
-            "stop_loss_premium_usd": premium, "actual_cost_usd": actual,
-            "gross_result_usd": gross, "provider_gain_usd": gain}
+    member_months: np.ndarray
+    allowed_usd: np.ndarray
+    excess_usd: dict[float, np.ndarray]
+    risk_score: np.ndarray
+    quality_score_pct: np.ndarray
+
+    @classmethod
+    def from_dataset(cls, exp: xr.Dataset) -> SegmentExperience:
+        mm = exp["member_months"].values
+        return cls(member_months=mm, allowed_usd=exp["allowed_usd"].values,
+                   excess_usd={float(a): exp["excess_usd"].sel(attachment=a).values
+                               for a in exp["attachment"].values},
+                   risk_score=exp["risk_score_member_months"].values / mm,
+                   quality_score_pct=exp["quality_score_pct"].values)
 
 
-def shared_result(gross: np.ndarray, budget: np.ndarray, terms: SegmentTerms) -> np.ndarray:
-    """Provider's share of a gross result under MSR/MLR, sharing rates and caps."""
+# -- 1. budget -----------------------------------------------------------------------
+def budget_pmpm(terms: SegmentTerms, exp: SegmentExperience) -> np.ndarray:
+    """Budget PMPM per (trial, year) before risk adjustment and discount, with rebasing."""
+    years = exp.member_months.shape[-1]
+    scheduled = np.broadcast_to(terms.budget_pmpm_by_year(years), exp.member_months.shape).copy()
+    if terms.rebasing is None:
+        return scheduled
+    r = terms.rebasing.year - 1  # index of the rebased year
+    trend = terms.trend_by_year(years)
+    w = terms.rebasing.weight_pct / 100
+    prior = exp.allowed_usd[:, r - 1] / exp.member_months[:, r - 1] / exp.risk_score[:, r - 1]
+    out = scheduled
+    out[:, r] = w * prior * (1 + trend[r]) + (1 - w) * scheduled[:, r]
+    for y in range(r + 1, years):
+        out[:, y] = out[:, y - 1] * (1 + trend[y])
+    return out
+
+
+def risk_factor(terms: SegmentTerms, exp: SegmentExperience) -> np.ndarray:
+    """Normalised risk score applied to the budget (base year = 1), capped as agreed."""
+    ra = terms.risk_adjustment
+    if ra is None:
+        return np.ones_like(exp.risk_score)
+    low = 1 - ra.decline_floor_pct / 100 if ra.decline_floor_pct is not None else 0.0
+    high = 1 + ra.growth_cap_pct / 100 if ra.growth_cap_pct is not None else np.inf
+    return np.clip(exp.risk_score, low, high)
+
+
+# -- 2. stop-loss --------------------------------------------------------------------
+def specific_stop_loss(terms: SegmentTerms, exp: SegmentExperience) -> tuple[np.ndarray, np.ndarray]:
+    """Recovery and premium of the specific stop-loss."""
+    sl = terms.stop_loss
+    if sl is None:
+        return np.zeros_like(exp.allowed_usd), np.zeros_like(exp.allowed_usd)
+    if sl.attachment_usd not in exp.excess_usd:
+        raise KeyError(f"stop-loss attachment {sl.attachment_usd:,.0f} was not simulated; "
+                       f"available: {sorted(exp.excess_usd)}")
+    recovery = (1 - sl.coinsurance_pct / 100) * exp.excess_usd[sl.attachment_usd]
+    return recovery, sl.premium_pmpm * exp.member_months
+
+
+def aggregate_stop_loss(terms: SegmentTerms, actual: np.ndarray, budget: np.ndarray,
+                        member_months: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Recovery and premium of the aggregate stop-loss on the segment."""
+    agg = terms.aggregate_stop_loss
+    if agg is None:
+        return np.zeros_like(actual), np.zeros_like(actual)
+    above = np.maximum(actual - agg.attachment_pct / 100 * budget, 0.0)
+    return (1 - agg.coinsurance_pct / 100) * above, agg.premium_pmpm * member_months
+
+
+# -- 4. sharing ----------------------------------------------------------------------
+def corridor_amount(magnitude: np.ndarray, budget: np.ndarray, edges: np.ndarray,
+                    shares: np.ndarray) -> np.ndarray:
+    """Sum over corridors of share x the part of ``magnitude`` inside the corridor.
+
+    ``edges`` are upper edges as fractions of budget (last infinite)."""
+    out = np.zeros_like(magnitude)
+    lower = np.zeros_like(magnitude)
+    for edge, share in zip(edges, shares):
+        upper = edge * budget
+        out += share * np.clip(magnitude - lower, 0.0, upper - lower)
+        lower = upper
+    return out
+
+
+def min_rate(value: float | str, member_months: np.ndarray) -> np.ndarray:
+    """MSR or MLR as a fraction, per (trial, year)."""
+    if value == CMS_TABLE:
+        return cms_min_savings_rate_pct(member_months / 12) / 100
+    return np.full(member_months.shape, float(value) / 100)
+
+
+def shared_result(terms: SegmentTerms, gross: np.ndarray, budget: np.ndarray,
+                  member_months: np.ndarray, score_pct: np.ndarray, revenue: np.ndarray | None
+                  ) -> np.ndarray:
+    """Provider's share of a gross result: MSR/MLR, corridors, quality gate/scale, caps."""
+    q = terms.quality
     surplus = gross >= 0
-    share = np.where(surplus, terms.surplus_share_pct, terms.deficit_share_pct) / 100
-    threshold = np.where(surplus, terms.min_savings_rate_pct, terms.min_loss_rate_pct) / 100 * budget
+    threshold = np.where(surplus, min_rate(terms.min_savings_rate_pct, member_months),
+                         min_rate(terms.min_loss_rate_pct, member_months)) * budget
     magnitude = np.abs(gross)
     reached = magnitude >= threshold
     if terms.sharing == "above_threshold":
         magnitude = magnitude - threshold
-    gain = np.where(reached, np.sign(gross) * share * magnitude, 0.0)
-    if terms.gain_cap_pct is not None:
-        gain = np.minimum(gain, terms.gain_cap_pct / 100 * budget)
-    if terms.loss_cap_pct is not None:
-        gain = np.maximum(gain, -terms.loss_cap_pct / 100 * budget)
-    return gain
+    scale = score_pct / 100 if q.sliding_scale else np.ones_like(gross)
+    gain = scale * corridor_amount(magnitude, budget, *terms.corridors("surplus"))
+    if q.gate_pct is not None:
+        gain = np.where(score_pct >= q.gate_pct, gain, 0.0)
+    if q.deficit_share_from_quality is not None:
+        bounds = q.deficit_share_from_quality
+        rate = np.clip(1 - scale * terms.corridors("surplus")[1][0],
+                       bounds.floor_pct / 100, bounds.cap_pct / 100)
+        loss = rate * magnitude
+    else:
+        loss = corridor_amount(magnitude, budget, *terms.corridors("deficit"))
+    result = np.where(reached, np.where(surplus, gain, -loss), 0.0)
+    return apply_caps(terms, result, budget, revenue)
+
+
+def apply_caps(terms: SegmentTerms, result: np.ndarray, budget: np.ndarray,
+               revenue: np.ndarray | None) -> np.ndarray:
+    """Cut a gain or loss to the lowest applicable cap."""
+    for sign, of_budget, of_revenue in ((1, terms.gain_cap_pct, terms.gain_cap_revenue_pct),
+                                        (-1, terms.loss_cap_pct, terms.loss_cap_revenue_pct)):
+        cap = np.full(result.shape, np.inf)
+        if of_budget is not None:
+            cap = np.minimum(cap, of_budget / 100 * budget)
+        if of_revenue is not None:
+            cap = np.minimum(cap, of_revenue / 100 * revenue)
+        result = np.minimum(result, cap) if sign > 0 else np.maximum(result, -cap)
+    return result
+
+
+# -- 6. quality money ----------------------------------------------------------------
+def quality_money(terms: SegmentTerms, budget: np.ndarray, score_pct: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Quality bonus paid and withhold lost."""
+    q = terms.quality
+    bonus = np.zeros_like(budget)
+    for band in sorted(q.bonus, key=lambda b: b.min_score_pct):
+        bonus = np.where(score_pct >= band.min_score_pct, band.bonus_pct / 100 * budget, bonus)
+    lost = np.zeros_like(budget)
+    if q.withhold_pct:
+        earned = np.clip((score_pct - q.withhold_zero_score_pct)
+                         / (q.withhold_full_score_pct - q.withhold_zero_score_pct), 0.0, 1.0)
+        lost = (1 - earned) * q.withhold_pct / 100 * budget
+    return bonus, lost
+
+
+def settle_segment(terms: SegmentTerms, exp: SegmentExperience) -> dict[str, np.ndarray]:
+    """Settle one segment; every array is (trial, year)."""
+    mm = exp.member_months
+    risk = risk_factor(terms, exp)
+    budget = budget_pmpm(terms, exp) * risk * mm * (1 - terms.discount_pct / 100)
+    recovery, premium = specific_stop_loss(terms, exp)
+    actual = exp.allowed_usd - recovery + premium
+    agg_recovery, agg_premium = aggregate_stop_loss(terms, actual, budget, mm)
+    actual = actual - agg_recovery + agg_premium
+    gross = budget - actual
+    revenue = None
+    if terms.revenue_pmpm is not None:
+        years = mm.shape[-1]
+        revenue = terms.revenue_pmpm * np.cumprod(1 + terms.trend_by_year(years)) * mm
+    shared = shared_result(terms, gross, budget, mm, exp.quality_score_pct, revenue)
+    bonus, lost = quality_money(terms, budget, exp.quality_score_pct)
+    costs = (terms.program_cost_pmpm + terms.admin_fee_pmpm) * mm
+    return {"budget_usd": budget, "risk_score": risk, "allowed_usd": exp.allowed_usd,
+            "stop_loss_recovery_usd": recovery + agg_recovery,
+            "stop_loss_premium_usd": premium + agg_premium, "actual_cost_usd": actual,
+            "gross_result_usd": gross, "shared_result_usd": shared, "quality_bonus_usd": bonus,
+            "withhold_lost_usd": lost, "program_and_fees_usd": costs,
+            "provider_gain_usd": shared + bonus - lost - costs}
 
 
 def present_value_factors(n_years: int, discount_rate_pct: float, payment_lag_months: int) -> np.ndarray:
@@ -93,17 +243,16 @@ def settle(experience: xr.Dataset, contracts: dict[str, Contract],
     """
     n_years = experience.sizes["year"]
     segments = list(experience["segment"].values)
-    per_variant = []
-    pv = []
+    columns = {s: SegmentExperience.from_dataset(experience.sel(segment=s)) for s in segments}
+    per_variant, pv = [], []
     for contract in contracts.values():
-        columns = [_settle_column(contract.segments[s], experience.sel(segment=s), n_years)
-                   for s in segments]
-        per_variant.append({k: np.stack([c[k] for c in columns], axis=-1) for k in OUTPUTS})
+        settled = [settle_segment(contract.segments[s], columns[s]) for s in segments]
+        per_variant.append({k: np.stack([c[k] for c in settled], axis=-1) for k in OUTPUTS})
         factors = present_value_factors(n_years, discount_rate_pct, contract.payment_lag_months)
         pv.append(np.einsum("tys,y->ts", per_variant[-1]["provider_gain_usd"], factors))
     dims = ("variant", "trial", "year", "segment")
-    data = {k: (dims, np.stack([v[k] for v in per_variant]), {"units": "USD", "description": d})
-            for k, d in OUTPUTS.items()}
+    data = {k: (dims, np.stack([v[k] for v in per_variant]),
+                {"units": UNITS.get(k, "USD"), "description": d}) for k, d in OUTPUTS.items()}
     data["pv_gain_usd"] = (("variant", "trial", "segment"), np.stack(pv),
                            {"units": "USD", "description": "Present value of the provider's "
                             f"settlements at {discount_rate_pct}% a year, at the start of the term"})
@@ -111,11 +260,3 @@ def settle(experience: xr.Dataset, contracts: dict[str, Contract],
                                   "year": experience["year"].values, "segment": segments})
     ds.attrs["discount_rate_pct"] = discount_rate_pct
     return ds
-
-
-def _settle_column(terms: SegmentTerms, exp: xr.Dataset, n_years: int) -> dict[str, np.ndarray]:
-    excess = None
-    if terms.stop_loss is not None:
-        excess = exp["excess_usd"].sel(attachment=terms.stop_loss.attachment_usd).values
-    return settle_segment(terms, exp["member_months"].values, exp["allowed_usd"].values, excess,
-                          terms.budget_pmpm_by_year(n_years))
