@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, help="results folder (default: results/<scenario name>)")
     r.add_argument("--force", action="store_true", help="replace an existing results folder")
     r.add_argument("--quiet", action="store_true", help="no progress line and no summary table")
+
+    st = sub.add_parser("settle", help="settle new contract terms on a stored run (no simulation)")
+    st.add_argument("run_dir", type=Path, help="folder of a finished run")
+    st.add_argument("--contract", type=Path, required=True, help="contract file (TOML)")
+    st.add_argument("--out", type=Path, help="default: RUN_DIR/settlements/<contract file name>")
+    st.add_argument("--force", action="store_true", help="replace an existing output folder")
+    st.add_argument("--quiet", action="store_true", help="no summary table")
     return p
 
 
@@ -66,7 +73,23 @@ def _run(args: argparse.Namespace) -> int:
               f"run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not args.quiet:
-        print(format_headline(result.summary, result.manifest))
+        m = result.manifest
+        print(format_headline(result.summary, (
+            f"{m['scenario']['name']}: {m['trials']} trials, seed {m['seed']}, "
+            f"{m['timings_s']['total']:.1f} s ({m['member_years_per_second'] / 1e6:.1f} M member-years/s)")))
+    print(f"results: {result.out}")
+    return 0
+
+
+def _settle(args: argparse.Namespace) -> int:
+    from .run import settle_stored_run
+
+    result = settle_stored_run(args.run_dir, args.contract, args.out, force=args.force)
+    if not args.quiet:
+        m = result.manifest
+        print(format_headline(result.summary, (
+            f"{args.contract} on {args.run_dir} ({m['trials']} trials): "
+            f"{len(m['variants'])} variant(s) settled in {m['timings_s']['total']:.1f} s")))
     print(f"results: {result.out}")
     return 0
 
@@ -75,12 +98,10 @@ COLUMNS = {"mean": "mean", "sd": "sd", "p_loss": "P(loss)", "var_95": "VaR95",
            "tvar_95": "TVaR95", "var_99_5": "VaR99.5", "tvar_99_5": "TVaR99.5"}
 
 
-def format_headline(summary: pd.DataFrame, manifest: dict) -> str:
+def format_headline(summary: pd.DataFrame, title: str) -> str:
     """The summary a user reads after a run, in $ millions with standard errors:
     the base contract by segment (term and present value), then every variant in total."""
-    lines = [f"{manifest['scenario']['name']}: {manifest['trials']} trials, seed {manifest['seed']}, "
-             f"{manifest['timings_s']['total']:.1f} s "
-             f"({manifest['member_years_per_second'] / 1e6:.1f} M member-years/s)"]
+    lines = [title]
     header = f"{'':<16}" + "".join(f"{c:>18}" for c in COLUMNS.values())
     for horizon, label in (("term", "over the term, undiscounted"), ("pv", "present value")):
         lines += [f"\nProvider gain (+) / loss (-) {label}, contract 'base', $ millions "
@@ -118,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "schema":
             print(json.dumps(json_schema(), indent=1))
             return 0
+        if args.command == "settle":
+            return _settle(args)
         return _run(args)
     except VbcsimError as err:
         print(f"vbcsim: error: {err}" if "\n" not in str(err) else f"vbcsim: error:\n{err}",

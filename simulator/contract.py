@@ -11,12 +11,13 @@ it uses.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from .model import Name, Percent, StrictModel, TrendPct, check_per_year, per_year_fraction
+from .model import (Name, Percent, StrictModel, TrendPct, check_per_year, deep_merge,
+                    per_year_fraction, validation_problems)
 
 CMS_TABLE = "cms_table"
 
@@ -81,7 +82,9 @@ class QualityTerms(StrictModel):
     """How the composite quality score moves money (all off by default)."""
 
     gate_pct: Percent | None = Field(None, description="Below this score no surplus is shared.")
-    sliding_scale: bool = Field(False, description="Surplus shares are multiplied by score / 100 (MSSP).")
+    sliding_scale_below_pct: Percent | None = Field(
+        None, description="Below this score surplus shares are multiplied by score / 100 (MSSP "
+                          "from 2024, below the quality performance standard); 100: always.")
     deficit_share_from_quality: DeficitFromQuality | None = None
     bonus: list[BonusBand] = Field(default_factory=list, description="AQC-style quality bonus: "
                                    "the band with the highest min_score_pct reached applies.")
@@ -92,7 +95,7 @@ class QualityTerms(StrictModel):
 
     @property
     def uses_score(self) -> bool:
-        return bool(self.gate_pct is not None or self.sliding_scale or self.bonus
+        return bool(self.gate_pct is not None or self.sliding_scale_below_pct is not None or self.bonus
                     or self.withhold_pct or self.deficit_share_from_quality)
 
 
@@ -211,6 +214,48 @@ class Contract(StrictModel):
     def uses_quality(self) -> list[str]:
         """Segments whose terms depend on the quality score."""
         return [name for name, t in self.segments.items() if t.quality.uses_score]
+
+
+def resolve_variants(base: Contract, variants: dict[str, dict[str, Any]]) -> dict[str, Contract]:
+    """The base contract and each variant (its overrides deep-merged onto the base), by name.
+
+    Raises ``ValueError`` naming the variant and field of the first invalid one.
+    """
+    out = {"base": base}
+    for name, overrides in variants.items():
+        if name == "base":
+            raise ValueError("variants.base: 'base' is reserved for [contract]")
+        merged = deep_merge(base.model_dump(exclude_unset=True), overrides)
+        try:
+            out[name] = Contract.model_validate(merged)
+        except ValidationError as err:
+            detail = "; ".join(f"{p}: {m}" for p, m in validation_problems(err))
+            raise ValueError(f"variants.{name}: {detail}") from None
+    return out
+
+
+class ContractFile(StrictModel):
+    """Contract terms to settle on a stored run (``vbcsim settle``).
+
+    Each segment under ``[contract.segments]`` replaces that segment's terms in the
+    run's base contract; segments not given keep the run's terms. Variants are
+    overrides of the resulting base, as in a scenario.
+    """
+
+    description: str = ""
+    contract: dict[str, Any] = Field(description="Contract fields; segments given replace the run's.")
+    variants: dict[Name, dict[str, Any]] = Field(default_factory=dict)
+
+    def contracts(self, run_base: Contract) -> dict[str, Contract]:
+        data = run_base.model_dump(exclude_unset=True)
+        own = dict(self.contract)
+        segments = {**data.pop("segments"), **own.pop("segments", {})}
+        try:
+            base = Contract.model_validate({**data, **own, "segments": segments})
+        except ValidationError as err:
+            detail = "; ".join(f"contract.{p}: {m}" for p, m in validation_problems(err))
+            raise ValueError(detail) from None
+        return resolve_variants(base, self.variants)
 
 
 # MSSP minimum savings rate for one-sided models by assigned beneficiaries,

@@ -1,7 +1,8 @@
-"""The whole pipeline into a results folder: experience, settlement, summary, manifest."""
+"""The pipeline into a results folder: a full run, or new terms settled on a stored run."""
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import sys
 import time
@@ -15,10 +16,11 @@ import pandas as pd
 import xarray as xr
 
 from .analysis import summarize
+from .contract import Contract
 from .engine import member_years, simulate_experience
-from .errors import RunError
+from .errors import RunError, ScenarioError
 from .rundir import RunFolder, write_json
-from .scenario import Scenario
+from .scenario import Scenario, load_contracts, load_scenario
 from .settlement import settle
 
 PACKAGES = ("vbcsim", "numpy", "scipy", "xarray", "pandas", "pydantic", "joblib", "netCDF4")
@@ -51,6 +53,28 @@ def run_key(scenario: Scenario) -> dict[str, Any]:
             "engine": scenario.run.engine, "vbcsim": package_versions()["vbcsim"]}
 
 
+def _settle_and_write(folder: RunFolder, experience: xr.Dataset, contracts: dict[str, Contract],
+                      discount_rate_pct: float) -> tuple[xr.Dataset, pd.DataFrame, dict[str, float]]:
+    t0 = time.perf_counter()
+    settlement = settle(experience, contracts, discount_rate_pct)
+    t1 = time.perf_counter()
+    summary = summarize(settlement)
+    t2 = time.perf_counter()
+    try:
+        settlement.to_netcdf(folder.path("settlement.nc"), engine=NETCDF_ENGINE)
+        summary.to_csv(folder.path("summary.csv"), index=False, float_format="%.6g")
+    except OSError as err:
+        raise RunError(f"cannot write results into {folder.partial}: {err.strerror or err}") from None
+    return settlement, summary, {"settle": t1 - t0, "summarize": t2 - t1,
+                                 "write": time.perf_counter() - t2}
+
+
+def _manifest_base(started: datetime) -> dict[str, Any]:
+    return {"complete": True, "created_utc": started.isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv), "versions": package_versions(),
+            "platform": platform.platform()}
+
+
 def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool = False,
                  progress: bool = False) -> RunResult:
     """Simulate, settle and summarise ``scenario`` into the folder ``out``.
@@ -62,24 +86,16 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
     t0 = time.perf_counter()
     folder = RunFolder(out, run_key(scenario), force=force)
     experience = simulate_experience(scenario, jobs=jobs, store=folder, progress=progress)
-    t1 = time.perf_counter()
-    settlement = settle(experience, scenario.contracts(), scenario.valuation.discount_rate_pct)
-    t2 = time.perf_counter()
-    summary = summarize(settlement)
-    t3 = time.perf_counter()
+    simulate_s = time.perf_counter() - t0
     try:
         experience.to_netcdf(folder.path("experience.nc"), engine=NETCDF_ENGINE)
-        settlement.to_netcdf(folder.path("settlement.nc"), engine=NETCDF_ENGINE)
-        summary.to_csv(folder.path("summary.csv"), index=False, float_format="%.6g")
         folder.path("scenario.toml").write_text(scenario.source_text)
     except OSError as err:
         raise RunError(f"cannot write results into {folder.partial}: {err.strerror or err}") from None
-    t4 = time.perf_counter()
+    settlement, summary, timings = _settle_and_write(
+        folder, experience, scenario.contracts(), scenario.valuation.discount_rate_pct)
     simulated = member_years(scenario, scenario.run.trials)
-    manifest = {
-        "complete": True,
-        "created_utc": started.isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+    manifest = _manifest_base(started) | {
         "scenario": {"name": scenario.name, "file": scenario.source_name,
                      "sha256": scenario.sha256, "text": scenario.source_text},
         "seed": scenario.run.seed,
@@ -89,13 +105,55 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
         "jobs": jobs,
         "blocks_resumed": folder.resumed_blocks,
         "member_years": simulated,
-        "versions": package_versions(),
-        "platform": platform.platform(),
-        "timings_s": {"simulate": round(t1 - t0, 3), "settle": round(t2 - t1, 3),
-                      "summarize": round(t3 - t2, 3), "write": round(t4 - t3, 3),
-                      "total": round(t4 - t0, 3)},
-        "member_years_per_second": round(simulated / max(t1 - t0, 1e-9)),
+        "timings_s": {"simulate": round(simulate_s, 3)} | {k: round(v, 3) for k, v in timings.items()}
+                     | {"total": round(time.perf_counter() - t0, 3)},
+        "member_years_per_second": round(simulated / max(simulate_s, 1e-9)),
     }
     write_json(folder.path("manifest.json"), manifest)
-    final = folder.complete()
-    return RunResult(final, experience, settlement, summary, manifest)
+    return RunResult(folder.complete(), experience, settlement, summary, manifest)
+
+
+def settle_stored_run(run_dir: str | Path, contract_file: str | Path, out: str | Path | None = None,
+                      force: bool = False) -> RunResult:
+    """Settle new contract terms on the experience of a finished run, without simulating.
+
+    Results go to ``out`` (default ``RUN_DIR/settlements/<contract file name>``).
+    """
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    run_dir, contract_file = Path(run_dir), Path(contract_file)
+    if not (run_dir / "manifest.json").is_file() or not (run_dir / "experience.nc").is_file():
+        raise RunError(f"{run_dir} is not a complete vbcsim run (no manifest.json or experience.nc)")
+    scenario = load_scenario(run_dir / "scenario.toml")
+    contracts = load_contracts(contract_file, scenario)
+    experience = xr.load_dataset(run_dir / "experience.nc", engine=NETCDF_ENGINE)
+    _check_attachments(contracts, experience, contract_file)
+    text = contract_file.read_text(encoding="utf-8")
+    out = Path(out) if out else run_dir / "settlements" / contract_file.stem
+    folder = RunFolder(out, {"contract_sha256": hashlib.sha256(text.encode()).hexdigest()}, force=force)
+    folder.path("contract.toml").write_text(text)
+    settlement, summary, timings = _settle_and_write(
+        folder, experience, contracts, scenario.valuation.discount_rate_pct)
+    manifest = _manifest_base(started) | {
+        "run": str(run_dir.resolve()),
+        "scenario": {"name": scenario.name, "sha256": scenario.sha256},
+        "contract": {"file": str(contract_file), "sha256": folder.key["contract_sha256"], "text": text},
+        "variants": list(contracts),
+        "trials": experience.sizes["trial"],
+        "timings_s": {k: round(v, 3) for k, v in timings.items()}
+                     | {"total": round(time.perf_counter() - t0, 3)},
+    }
+    write_json(folder.path("manifest.json"), manifest)
+    return RunResult(folder.complete(), experience, settlement, summary, manifest)
+
+
+def _check_attachments(contracts: dict[str, Contract], experience: xr.Dataset, source: Path) -> None:
+    available = {float(a) for a in experience["attachment"].values}
+    for label, contract in contracts.items():
+        for name, terms in contract.segments.items():
+            if terms.stop_loss is not None and terms.stop_loss.attachment_usd not in available:
+                where = "contract" if label == "base" else f"variants.{label}"
+                raise ScenarioError(str(source), [(
+                    f"{where}.segments.{name}.stop_loss.attachment_usd",
+                    f"{terms.stop_loss.attachment_usd:,.0f} was not simulated in this run; "
+                    f"available: {', '.join(f'{a:,.0f}' for a in sorted(available))}")])

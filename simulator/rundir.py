@@ -60,7 +60,7 @@ class RunFolder:
                                    "Use another --out, or --force to discard it")
                 shutil.rmtree(self.partial)
         try:
-            (self.partial / "blocks").mkdir(parents=True, exist_ok=True)
+            self.partial.mkdir(parents=True, exist_ok=True)
             _atomic_write_text(self.partial / "run-key.json", json.dumps(self.key, indent=1))
         except OSError as err:
             raise RunError(f"cannot write to {self.partial}: {err.strerror or err}") from None
@@ -76,6 +76,7 @@ class RunFolder:
         return self.partial / "blocks" / f"block-{index:06d}.npz"
 
     def finished(self) -> dict[int, ExperienceBlock]:
+        (self.partial / "blocks").mkdir(exist_ok=True)
         blocks = {}
         for path in sorted((self.partial / "blocks").glob("block-*.npz")):
             with np.load(path) as data:

@@ -13,7 +13,6 @@ with the population, cost and run settings and checks that the parts agree.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import tomllib
 from pathlib import Path
@@ -22,10 +21,10 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from .contract import Contract
+from .contract import Contract, ContractFile, resolve_variants
 from .errors import ScenarioError
-from .model import (Name, Percent, StrictModel, TrendPct, check_per_year, per_year_fraction,
-                    validation_problems)
+from .model import (Name, Percent, StrictModel, TrendPct, check_per_year, deep_merge,
+                    per_year_fraction, validation_problems)
 
 ROW_SUM_TOLERANCE = 1e-6
 STANDARD_ATTACHMENTS_USD = (100_000.0, 150_000.0, 200_000.0, 250_000.0, 300_000.0, 400_000.0,
@@ -187,29 +186,23 @@ class Scenario(StrictModel):
         if k > 1 and self.systemic.trend_shock_correlation < -1 / (k - 1):
             raise ValueError(f"systemic.trend_shock_correlation: with {k} segments it must be at least "
                              f"{-1 / (k - 1):.3f} to be a valid correlation")
-        for label, contract in self.contracts().items():
+        self.check_contracts(self.contracts())
+        return self
+
+    def check_contracts(self, contracts: dict[str, Contract]) -> None:
+        """Raise ``ValueError`` if a contract does not fit the segments, term or quality model."""
+        for label, contract in contracts.items():
             contract.check_against(list(self.segments), self.term.years, label)
             for name in contract.uses_quality():
                 if self.segments[name].quality_score is None:
                     where = "contract" if label == "base" else f"variants.{label}"
                     raise ValueError(f"segments.{name}.quality_score: required, as "
                                      f"{where}.segments.{name}.quality uses the quality score")
-        return self
 
     # -- derived views ---------------------------------------------------------------
     def contracts(self) -> dict[str, Contract]:
         """The base contract and every variant, fully resolved, keyed by name."""
-        out = {"base": self.contract}
-        for name, overrides in self.variants.items():
-            if name == "base":
-                raise ValueError("variants.base: 'base' is reserved for [contract]")
-            merged = _deep_merge(self.contract.model_dump(exclude_unset=True), overrides)
-            try:
-                out[name] = Contract.model_validate(merged)
-            except ValidationError as err:
-                detail = "; ".join(f"{p}: {m}" for p, m in validation_problems(err))
-                raise ValueError(f"variants.{name}: {detail}") from None
-        return out
+        return resolve_variants(self.contract, self.variants)
 
     def stop_loss_attachments(self) -> list[float]:
         """Attachments at which the cost above is recorded: a standard grid (so that new
@@ -250,18 +243,8 @@ class Scenario(StrictModel):
 
     def with_changes(self, changes: dict[str, Any]) -> Scenario:
         """A validated copy with ``changes`` deep-merged in (for notebooks and tests)."""
-        data = _deep_merge(self.model_dump(exclude_unset=True), changes)
+        data = deep_merge(self.model_dump(exclude_unset=True), changes)
         return scenario_from_dict(data, f"{self.source_name} (modified)")
-
-
-def _deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>", text: str = "") -> Scenario:
@@ -275,14 +258,8 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>", text: s
     return scenario
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario TOML file.
-
-    Raises
-    ------
-    ScenarioError
-        Naming the file, the field and what was expected.
-    """
+def read_toml(path: str | Path) -> tuple[str, dict[str, Any]]:
+    """The text of a TOML file and its parsed content; problems raise :class:`ScenarioError`."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -291,10 +268,41 @@ def load_scenario(path: str | Path) -> Scenario:
     except (OSError, UnicodeDecodeError) as err:
         raise ScenarioError(str(path), [("", f"cannot read the file: {err}")]) from None
     try:
-        data = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(str(path), [("", f"not valid TOML: {err}")]) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario TOML file.
+
+    Raises
+    ------
+    ScenarioError
+        Naming the file, the field and what was expected.
+    """
+    text, data = read_toml(path)
     return scenario_from_dict(data, str(path), text)
+
+
+def load_contracts(path: str | Path, scenario: Scenario) -> dict[str, Contract]:
+    """Read a contract file and resolve it against the base contract of ``scenario``.
+
+    Raises
+    ------
+    ScenarioError
+        Naming the file and the field, also when the terms do not fit the run's
+        segments, term or quality model.
+    """
+    text, data = read_toml(path)
+    try:
+        contracts = ContractFile.model_validate(data).contracts(scenario.contract)
+        scenario.check_contracts(contracts)
+    except ValidationError as err:
+        raise ScenarioError(str(path), validation_problems(err)) from None
+    except ValueError as err:
+        raise ScenarioError(str(path), [("", str(err))]) from None
+    return contracts
 
 
 def json_schema() -> dict[str, Any]:

@@ -155,7 +155,9 @@ def shared_result(terms: SegmentTerms, gross: np.ndarray, budget: np.ndarray,
     reached = magnitude >= threshold
     if terms.sharing == "above_threshold":
         magnitude = magnitude - threshold
-    scale = score_pct / 100 if q.sliding_scale else np.ones_like(gross)
+    scale = np.ones_like(gross)
+    if q.sliding_scale_below_pct is not None:
+        scale = np.where(score_pct < q.sliding_scale_below_pct, score_pct / 100, 1.0)
     gain = scale * corridor_amount(magnitude, budget, *terms.corridors("surplus"))
     if q.gate_pct is not None:
         gain = np.where(score_pct >= q.gate_pct, gain, 0.0)

@@ -92,3 +92,32 @@ def test_bad_command_line_values_are_refused(scenario_file, capsys):
         main(["run", str(scenario_file), "--trials", "0"])
     assert exit_.value.code == 2
     assert "at least 1" in capsys.readouterr().err
+
+
+def test_settle_reprices_a_stored_run_without_simulating(tmp_path, scenario_file):
+    out = tmp_path / "res"
+    assert run(scenario_file, out, "--jobs", "1") == 0
+    # a contract file that restates nothing: its base must equal the run's own base
+    same = tmp_path / "same.toml"
+    same.write_text("[contract]\n[variants.ppo_half]\nsegments.ppo.surplus_share_pct = 50\n")
+    assert main(["settle", str(out), "--contract", str(same), "--quiet"]) == 0
+    folder = out / "settlements" / "same"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "contract.toml", "manifest.json", "settlement.nc", "summary.csv"]
+    with xr.open_dataset(out / "settlement.nc") as a, xr.open_dataset(folder / "settlement.nc") as b:
+        np.testing.assert_array_equal(a["provider_gain_usd"].sel(variant="base"),
+                                      b["provider_gain_usd"].sel(variant="base"))
+        half = b["provider_gain_usd"].sel(variant="ppo_half", segment="ppo").values
+        base = b["provider_gain_usd"].sel(variant="base", segment="ppo").values
+        np.testing.assert_allclose(half[base > 0], 0.5 * base[base > 0])
+        np.testing.assert_array_equal(half[base <= 0], base[base <= 0])
+
+
+def test_settle_refuses_an_attachment_the_run_did_not_simulate(tmp_path, scenario_file, capsys):
+    out = tmp_path / "res"
+    assert run(scenario_file, out, "--jobs", "1") == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[contract]\n[variants.odd]\nsegments.ppo.stop_loss.attachment_usd = 333333\n")
+    assert main(["settle", str(out), "--contract", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "variants.odd.segments.ppo.stop_loss.attachment_usd" in err and "333,333" in err

@@ -106,3 +106,18 @@ def test_medicare_cost_model_is_thinner_tailed_than_commercial(reference):
         ranked = np.sort(cost.astype(float))[::-1]
         shares[name] = ranked[: ranked.size // 100].sum() / ranked.sum()
     assert shares["medicare"] < shares["commercial"] - 0.05
+
+
+def test_prospective_risk_scores_average_one_in_year_one_and_predict_cost():
+    scenario = small_scenario(members={"ppo": 20_000, "hmo": 10, "medicare": 10}, trials=30,
+                              trials_per_block=10, years=2)
+    exp = simulate_experience(scenario).sel(segment="ppo")
+    score = (exp["risk_score_member_months"] / exp["member_months"]).values
+    assert abs(_z(score[:, 0], 1.0)) < 4
+    # members' scores are unbiased predictions: cost / (score x level) averages the base cost
+    tables = CostTables.from_model(scenario.cost_models["commercial"])
+    churn = scenario.segments["ppo"].churn_pct / 100
+    base_cost = tables.band_mix_by_year(churn, 1)[0] @ tables.expected_cost
+    level = exp["trend_index"].values
+    per_unit = exp["allowed_usd"].values / (exp["risk_score_member_months"].values / 12 * level)
+    assert abs(_z(per_unit[:, 1], base_cost)) < 4

@@ -10,7 +10,7 @@ import pytest
 from conftest import REFERENCE, ROOT, reference_dict, write_toml
 from simulator.cli import main
 from simulator.errors import ScenarioError
-from simulator.scenario import json_schema, load_scenario
+from simulator.scenario import json_schema, load_contracts, load_scenario
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.toml")), ids=lambda p: p.name)
@@ -123,3 +123,18 @@ def test_schema_describes_the_format(capsys):
     assert schema == json.loads(json.dumps(json_schema()))
     assert {"segments", "contract", "cost_models", "term"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios" / "contracts").glob("*.toml")),
+                         ids=lambda p: p.name)
+def test_contract_templates_fit_the_reference_scenario(path, reference):
+    contracts = load_contracts(path, reference)
+    assert "base" in contracts and len(contracts) >= 2
+
+
+def test_contract_using_quality_needs_a_quality_score(tmp_path):
+    data = reference_dict()
+    del data["segments"]["hmo"]["quality_score"]
+    data["contract"]["segments"]["hmo"]["quality"] = {"gate_pct": 50.0}
+    with pytest.raises(ScenarioError, match="segments.hmo.quality_score: required"):
+        load_scenario(write_toml(tmp_path / "bad.toml", data))

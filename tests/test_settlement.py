@@ -250,16 +250,17 @@ def test_surplus_is_not_shared_below_the_quality_gate_but_deficit_is():
     assert gain(t, 7_500_000.0, score=10.0) == pytest.approx(-300_000, abs=1e-6)
 
 
-def test_sliding_scale_multiplies_the_surplus_share_by_the_score():
-    # 50% x 0.8 x 300,000 = 120,000
-    t = terms(surplus_share_pct=50.0, quality=dict(sliding_scale=True))
+def test_sliding_scale_multiplies_the_surplus_share_by_the_score_below_the_standard():
+    # below the standard of 85: 50% x 0.8 x 300,000 = 120,000; at or above: 50% x 300,000
+    t = terms(surplus_share_pct=50.0, quality=dict(sliding_scale_below_pct=85.0))
     assert gain(t, 6_900_000.0, score=80.0) == pytest.approx(120_000, abs=1e-6)
+    assert gain(t, 6_900_000.0, score=85.0) == pytest.approx(150_000, abs=1e-6)
 
 
 def test_deficit_share_follows_quality_within_bounds():
     # ENHANCED: loss rate = 1 - 75% x score; score 90: 1 - 0.675 = 32.5% -> floor 40%;
     # score 40: 1 - 0.3 = 70%; deficit 300,000
-    t = terms(surplus_share_pct=75.0, quality=dict(sliding_scale=True,
+    t = terms(surplus_share_pct=75.0, quality=dict(sliding_scale_below_pct=100.0,
                                                    deficit_share_from_quality=dict()))
     assert gain(t, 7_500_000.0, score=90.0) == pytest.approx(-0.40 * 300_000, abs=1e-6)
     assert gain(t, 7_500_000.0, score=40.0) == pytest.approx(-0.70 * 300_000, abs=1e-6)
@@ -309,3 +310,16 @@ def test_caps_are_never_exceeded(allowed, budget, share, gain_cap, loss_cap, sha
               gain_cap_pct=gain_cap, loss_cap_pct=loss_cap, sharing=sharing)
     g = gain(t, allowed)
     assert -loss_cap / 100 * budget * (1 + 1e-12) <= g <= gain_cap / 100 * budget * (1 + 1e-12)
+
+
+def test_a_variant_whose_extra_term_cannot_bind_gives_identical_results():
+    from conftest import small_dict
+    from simulator.engine import simulate_experience
+    from simulator.scenario import scenario_from_dict
+
+    data = small_dict(trials=6)
+    data["variants"] = {"loose_caps": {"segments": {"ppo": {"gain_cap_pct": 100.0, "loss_cap_pct": 100.0}}}}
+    scenario = scenario_from_dict(data)
+    ds = settle(simulate_experience(scenario), scenario.contracts(), 3.0)
+    np.testing.assert_array_equal(ds["provider_gain_usd"].sel(variant="base"),
+                                  ds["provider_gain_usd"].sel(variant="loose_caps"))
