@@ -35,6 +35,14 @@ def _sorted(x: np.ndarray) -> np.ndarray:
     return np.sort(np.asarray(x, float), axis=0)
 
 
+def _quantile_of_sorted(xs: np.ndarray, p: float) -> np.ndarray:
+    """``np.quantile(xs, p, axis=0)`` (linear method) for ``xs`` sorted along axis 0."""
+    position = p * (xs.shape[0] - 1)
+    lo = math.floor(position)
+    hi = min(lo + 1, xs.shape[0] - 1)
+    return xs[lo] + (position - lo) * (xs[hi] - xs[lo])
+
+
 def percentile(x: np.ndarray, pct: float, xs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Sample percentile along the trial axis (0) and its standard error.
 
@@ -45,7 +53,7 @@ def percentile(x: np.ndarray, pct: float, xs: np.ndarray | None = None) -> tuple
     p = pct / 100
     half = Z95 * math.sqrt(n * p * (1 - p))
     lo, hi = math.floor(n * p - half) - 1, math.ceil(n * p + half) - 1
-    value = np.quantile(xs, p, axis=0)
+    value = _quantile_of_sorted(xs, p)
     if 0 <= lo and hi <= n - 1:
         se = (xs[hi] - xs[lo]) / (2 * Z95)
     else:

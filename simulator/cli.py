@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .analysis import headline
@@ -57,7 +58,50 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--out", type=Path, help="default: RUN_DIR/settlements/<contract file name>")
     st.add_argument("--force", action="store_true", help="replace an existing output folder")
     st.add_argument("--quiet", action="store_true", help="no summary table")
+
+    c = sub.add_parser("compare", help="contract variants side by side, with errors of differences")
+    c.add_argument("run_dir", type=Path, help="a run folder, or a settlements/NAME folder in one")
+    c.add_argument("variants", nargs="*", help="variants to show (default: all)")
+    _measure_options(c)
+    c.add_argument("--base", default="base", help="variant the differences are taken to")
+
+    sw = sub.add_parser("sweep", help="vary one or two contract terms over a grid on stored paths")
+    sw.add_argument("run_dir", type=Path)
+    sw.add_argument("--term", action="append", required=True, type=_grid, metavar="PATH=START:STOP:N",
+                    help="e.g. segments.ppo.surplus_share_pct=50:100:6 (give once or twice)")
+    _measure_options(sw, default_horizon="pv")
+    sw.add_argument("--out", type=Path, help="default: RUN_DIR/sweeps/<terms>")
+    sw.add_argument("--force", action="store_true")
+
+    b = sub.add_parser("breakeven", help="solve for the value of one term that meets a target")
+    b.add_argument("run_dir", type=Path)
+    b.add_argument("--term", required=True, help="dotted path, e.g. segments.ppo.budget_trend_pct")
+    b.add_argument("--between", nargs=2, type=float, required=True, metavar=("LOW", "HIGH"))
+    target = b.add_mutually_exclusive_group(required=True)
+    target.add_argument("--mean", type=float, metavar="USD", help="expected gain equal to this")
+    target.add_argument("--loss-probability", nargs=2, type=float, metavar=("LOSS_USD", "PROB"),
+                        help="probability of a loss larger than LOSS_USD equal to PROB")
+    _measure_options(b, default_horizon="pv")
+
+    rp = sub.add_parser("report", help="a self-contained HTML report and an Excel workbook of a run")
+    rp.add_argument("run_dir", type=Path)
+    rp.add_argument("--out", type=Path, help="default: RUN_DIR/report.html (summary.xlsx beside it)")
     return p
+
+
+def _measure_options(p: argparse.ArgumentParser, default_horizon: str = "term") -> None:
+    p.add_argument("--horizon", default=default_horizon, help="term, pv, or a year (default: "
+                   f"{default_horizon})")
+    p.add_argument("--segment", default="total", help="a segment name, or total (default)")
+
+
+def _grid(text: str) -> tuple[str, list[float]]:
+    try:
+        path, spec = text.split("=")
+        start, stop, n = spec.split(":")
+        return path, [float(x) for x in np.linspace(float(start), float(stop), int(n))]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected PATH=START:STOP:N, got {text!r}") from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -96,6 +140,84 @@ def _settle(args: argparse.Namespace) -> int:
 
 COLUMNS = {"mean": "mean", "sd": "sd", "p_loss": "P(loss)", "var_95": "VaR95",
            "tvar_95": "TVaR95", "var_99_5": "VaR99.5", "tvar_99_5": "TVaR99.5"}
+
+
+def _stored(run_dir: Path):
+    from .run import open_run
+
+    return open_run(run_dir)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .compare import compare
+
+    settlement = _stored(args.run_dir).settlement
+    try:
+        table = compare(settlement, args.variants or None, args.base, args.horizon, args.segment)
+    except KeyError as err:
+        raise VbcsimError(str(err).strip("'\"")) from None
+    money = table.measure != "p_loss"
+    shown = table.copy()
+    for col in ("value", "mc_se", "diff", "diff_se_common", "diff_se_independent"):
+        shown[col] = [f"{v / 1e6:,.2f}" if m else f"{v:.2%}" for v, m in zip(table[col], money)]
+    print(f"{args.segment}, horizon {args.horizon}; $ millions; differences to '{args.base}', "
+          "with their standard errors on the common paths and as if independent:")
+    print(shown.to_string(index=False))
+    return 0
+
+
+def _evaluator(args: argparse.Namespace):
+    from .sweep import Evaluator
+
+    stored = _stored(args.run_dir)
+    return Evaluator(stored.experience, stored.scenario.contract,
+                     stored.scenario.valuation.discount_rate_pct, str(args.horizon), args.segment)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .plots import sweep_frontier
+    from .rundir import RunFolder
+    from .sweep import sweep
+
+    try:
+        table = sweep(_evaluator(args), dict(args.term))
+    except ValueError as err:
+        raise VbcsimError(str(err)) from None
+    slug = "_x_".join(p.split(".")[-1] if p.split(".")[1] == "*" else ".".join(p.split(".")[1:])
+                      for p, _ in args.term)
+    folder = RunFolder(args.out or args.run_dir / "sweeps" / slug, {"sweep": slug}, force=args.force)
+    table.to_csv(folder.path("sweep.csv"), index=False, float_format="%.6g")
+    sweep_frontier(table).savefig(folder.path("frontier.png"), dpi=110)
+    out = folder.complete()
+    print(table.to_string(index=False, float_format=lambda x: f"{x:,.4g}"))
+    print(f"results: {out}")
+    return 0
+
+
+def _breakeven(args: argparse.Namespace) -> int:
+    from .sweep import breakeven, loss_probability_statistic, mean_statistic
+
+    if args.mean is not None:
+        statistic, target, what = mean_statistic, args.mean, f"expected gain = {args.mean:,.0f}"
+    else:
+        loss, prob = args.loss_probability
+        statistic, target = loss_probability_statistic(loss), prob
+        what = f"P(loss > {loss:,.0f}) = {prob:g}"
+    try:
+        result = breakeven(_evaluator(args), args.term, tuple(args.between), statistic, target)
+    except ValueError as err:
+        raise VbcsimError(str(err)) from None
+    print(f"{args.term} = {result.value:.6g} gives {what} ({args.segment}, horizon {args.horizon}); "
+          f"95% interval from the Monte Carlo error: [{result.ci_low:.6g}, {result.ci_high:.6g}]")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    page, workbook = write_report(args.run_dir, args.out)
+    print(f"report: {page}\nworkbook: {workbook}")
+    return 0
 
 
 def format_headline(summary: pd.DataFrame, title: str) -> str:
@@ -139,9 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "schema":
             print(json.dumps(json_schema(), indent=1))
             return 0
-        if args.command == "settle":
-            return _settle(args)
-        return _run(args)
+        commands = {"settle": _settle, "compare": _compare, "sweep": _sweep,
+                    "breakeven": _breakeven, "report": _report, "run": _run}
+        return commands[args.command](args)
     except VbcsimError as err:
         print(f"vbcsim: error: {err}" if "\n" not in str(err) else f"vbcsim: error:\n{err}",
               file=sys.stderr)

@@ -147,6 +147,26 @@ def settle_stored_run(run_dir: str | Path, contract_file: str | Path, out: str |
     return RunResult(folder.complete(), experience, settlement, summary, manifest)
 
 
+@dataclass(frozen=True)
+class StoredRun:
+    scenario: Scenario
+    experience: xr.Dataset
+    settlement: xr.Dataset
+
+
+def open_run(folder: str | Path) -> StoredRun:
+    """Load a finished run (or a ``settlements/NAME`` folder inside one) for analysis."""
+    folder = Path(folder)
+    run_dir = folder.parents[1] if folder.parent.name == "settlements" else folder
+    needed = [run_dir / "scenario.toml", run_dir / "experience.nc", folder / "settlement.nc"]
+    missing = [str(p) for p in needed if not p.is_file()]
+    if missing:
+        raise RunError(f"{folder} is not a complete vbcsim run (missing {', '.join(missing)})")
+    return StoredRun(load_scenario(run_dir / "scenario.toml"),
+                     xr.load_dataset(run_dir / "experience.nc", engine=NETCDF_ENGINE),
+                     xr.load_dataset(folder / "settlement.nc", engine=NETCDF_ENGINE))
+
+
 def _check_attachments(contracts: dict[str, Contract], experience: xr.Dataset, source: Path) -> None:
     available = {float(a) for a in experience["attachment"].values}
     for label, contract in contracts.items():

@@ -35,7 +35,6 @@ from .contract import CMS_TABLE, Contract, SegmentTerms, cms_min_savings_rate_pc
 OUTPUTS = {
     "budget_usd": "Budget after risk adjustment and discount",
     "risk_score": "Normalised risk score applied to the budget (1 if not risk-adjusted)",
-    "allowed_usd": "Allowed cost of the members",
     "stop_loss_recovery_usd": "Cost excluded by specific and aggregate stop-loss",
     "stop_loss_premium_usd": "Stop-loss premiums added to actual cost",
     "actual_cost_usd": "Cost settled against the budget",
@@ -219,7 +218,7 @@ def settle_segment(terms: SegmentTerms, exp: SegmentExperience) -> dict[str, np.
     shared = shared_result(terms, gross, budget, mm, exp.quality_score_pct, revenue)
     bonus, lost = quality_money(terms, budget, exp.quality_score_pct)
     costs = (terms.program_cost_pmpm + terms.admin_fee_pmpm) * mm
-    return {"budget_usd": budget, "risk_score": risk, "allowed_usd": exp.allowed_usd,
+    return {"budget_usd": budget, "risk_score": risk,
             "stop_loss_recovery_usd": recovery + agg_recovery,
             "stop_loss_premium_usd": premium + agg_premium, "actual_cost_usd": actual,
             "gross_result_usd": gross, "shared_result_usd": shared, "quality_bonus_usd": bonus,
@@ -233,32 +232,43 @@ def present_value_factors(n_years: int, discount_rate_pct: float, payment_lag_mo
     return (1 + discount_rate_pct / 100) ** -t
 
 
-def settle(experience: xr.Dataset, contracts: dict[str, Contract],
-           discount_rate_pct: float) -> xr.Dataset:
+def settle(experience: xr.Dataset, contracts: dict[str, Contract], discount_rate_pct: float,
+           outputs: tuple[str, ...] = tuple(OUTPUTS)) -> xr.Dataset:
     """Settle every contract variant on the same experience.
+
+    Parameters
+    ----------
+    outputs
+        Which of :data:`OUTPUTS` to keep (``provider_gain_usd`` is always kept); fewer
+        outputs keep many-variant settlements small.
 
     Returns
     -------
     xarray.Dataset
-        Variables of :data:`OUTPUTS` with dims (variant, trial, year, segment)
-        and ``pv_gain_usd`` with dims (variant, trial, segment).
+        The ``outputs`` with dims (variant, trial, year, segment) and ``pv_gain_usd``
+        with dims (variant, trial, segment).
     """
-    n_years = experience.sizes["year"]
+    outputs = tuple(dict.fromkeys([*outputs, "provider_gain_usd"]))
     segments = list(experience["segment"].values)
-    columns = {s: SegmentExperience.from_dataset(experience.sel(segment=s)) for s in segments}
-    per_variant, pv = [], []
-    for contract in contracts.values():
-        settled = [settle_segment(contract.segments[s], columns[s]) for s in segments]
-        per_variant.append({k: np.stack([c[k] for c in settled], axis=-1) for k in OUTPUTS})
+    columns = [SegmentExperience.from_dataset(experience.sel(segment=s)) for s in segments]
+    n_trials, n_years = columns[0].member_months.shape
+    # filled segment by segment, so (variant, segment, trial, year) is the contiguous layout
+    arrays = {k: np.empty((len(contracts), len(segments), n_trials, n_years)) for k in outputs}
+    pv = np.empty((len(contracts), len(segments), n_trials))
+    for v, contract in enumerate(contracts.values()):
         factors = present_value_factors(n_years, discount_rate_pct, contract.payment_lag_months)
-        pv.append(np.einsum("tys,y->ts", per_variant[-1]["provider_gain_usd"], factors))
-    dims = ("variant", "trial", "year", "segment")
-    data = {k: (dims, np.stack([v[k] for v in per_variant]),
-                {"units": UNITS.get(k, "USD"), "description": d}) for k, d in OUTPUTS.items()}
-    data["pv_gain_usd"] = (("variant", "trial", "segment"), np.stack(pv),
+        for s, name in enumerate(segments):
+            settled = settle_segment(contract.segments[name], columns[s])
+            for k in outputs:
+                arrays[k][v, s] = settled[k]
+            pv[v, s] = settled["provider_gain_usd"] @ factors
+    dims = ("variant", "segment", "trial", "year")
+    data = {k: (dims, arrays[k], {"units": UNITS.get(k, "USD"), "description": OUTPUTS[k]})
+            for k in outputs}
+    data["pv_gain_usd"] = (("variant", "segment", "trial"), pv,
                            {"units": "USD", "description": "Present value of the provider's "
                             f"settlements at {discount_rate_pct}% a year, at the start of the term"})
     ds = xr.Dataset(data, coords={"variant": list(contracts), "trial": experience["trial"].values,
                                   "year": experience["year"].values, "segment": segments})
     ds.attrs["discount_rate_pct"] = discount_rate_pct
-    return ds
+    return ds.transpose("variant", "trial", "year", "segment")
