@@ -17,7 +17,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from .analysis import risk_measures
 from .compare import horizon_gains
 
-MILLIONS = FuncFormatter(lambda x, _: f"${x / 1e6:,.0f}M")
+MILLIONS = FuncFormatter(lambda x, _: f"{'-' if x < 0 else ''}${abs(x) / 1e6:,.0f}M")
 HORIZON_LABEL = {"term": "over the term (undiscounted)", "pv": "present value"}
 
 
@@ -81,11 +81,13 @@ def gain_histogram(settlement: xr.Dataset, variant: str = "base", horizon: str =
     m = risk_measures(g)
     fig, ax = _figure()
     ax.hist(g, bins=min(80, max(10, g.size // 25)), color="tab:blue", alpha=0.7)
-    marks = [("mean", m["mean"][0], "black", "--"), ("VaR 95%", -m["var_95"][0], "tab:orange", "-"),
-             ("TVaR 95%", -m["tvar_95"][0], "tab:red", "-"),
-             ("VaR 99.5%", -m["var_99_5"][0], "tab:purple", ":")]
+    marks = [("mean gain", m["mean"][0], "black", "--"),
+             ("VaR 95% (loss)", -m["var_95"][0], "tab:orange", "-"),
+             ("TVaR 95% (loss)", -m["tvar_95"][0], "tab:red", "-"),
+             ("VaR 99.5% (loss)", -m["var_99_5"][0], "tab:purple", ":")]
     for label, x, color, style in marks:
-        ax.axvline(x, color=color, ls=style, lw=1.5, label=f"{label}: ${x / 1e6:,.1f}M")
+        shown = x if label.startswith("mean") else -x
+        ax.axvline(x, color=color, ls=style, lw=1.5, label=f"{label}: {MILLIONS(shown)}")
     ax.xaxis.set_major_formatter(MILLIONS)
     ax.set_xlabel(f"Provider gain (+) / loss (-), {_horizon(horizon)}")
     ax.set_ylabel("Number of trials")
@@ -100,7 +102,7 @@ def variant_comparison(settlement: xr.Dataset, variants: list[str] | None = None
     and the negative of TVaR 95% (the mean of the worst 5% of outcomes)."""
     gains = horizon_gains(settlement, horizon, segment)
     names = variants or list(gains["variant"].values)
-    fig, ax = _figure(8.0, 1.2 + 0.6 * len(names))
+    fig, ax = _figure(8.0, 2.4 + 0.5 * len(names))
     for i, v in enumerate(names):
         g = gains.sel(variant=v).values
         p5, p25, p75, p95 = np.percentile(g, [5, 25, 75, 95])
@@ -113,13 +115,13 @@ def variant_comparison(settlement: xr.Dataset, variants: list[str] | None = None
         ax.plot(-m["tvar_95"][0], i, "x", color="tab:red", ms=9, label="mean of worst 5% (-TVaR 95%)"
                 if i == 0 else None)
     ax.set_yticks(range(len(names)), names)
-    ax.invert_yaxis()
     ax.axvline(0, color="grey", lw=0.8)
     ax.xaxis.set_major_formatter(MILLIONS)
     ax.set_xlabel(f"Provider gain (+) / loss (-), {_horizon(horizon)}")
     ax.set_ylabel("Contract variant")
     ax.set_title(f"Contract variants on the same simulated paths, {segment}")
-    ax.legend(fontsize="small", loc="best")
+    ax.set_ylim(len(names) - 0.5, -0.5)
+    fig.legend(fontsize="small", loc="outside lower center", ncols=4)
     return fig
 
 
