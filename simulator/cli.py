@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, help="root seed (default: the scenario's)")
     r.add_argument("--jobs", type=_jobs, default=-1, help="worker processes; -1: one per core")
     r.add_argument("--out", type=Path, help="results folder (default: results/<scenario name>)")
+    r.add_argument("--backend", choices=["local", "dask"], help="local worker processes (default) "
+                   "or a dask.distributed cluster; results are identical")
+    r.add_argument("--scheduler", help="dask scheduler address (default: $DASK_SCHEDULER_ADDRESS, "
+                   "else a local cluster of --jobs workers)")
+    r.add_argument("--resume", action="store_true", help="resume an interrupted run of the same "
+                   "command (the default: finished blocks in OUT.partial are always reused)")
     r.add_argument("--force", action="store_true", help="replace an existing results folder")
     r.add_argument("--quiet", action="store_true", help="no progress line and no summary table")
 
@@ -107,7 +113,9 @@ def _grid(text: str) -> tuple[str, list[float]]:
 def _run(args: argparse.Namespace) -> int:
     from .run import run_scenario  # heavy imports only when running
 
-    scenario = load_scenario(args.scenario).with_run(trials=args.trials, seed=args.seed)
+    scenario = load_scenario(args.scenario).with_run(
+        trials=args.trials, seed=args.seed, backend=args.backend or ("dask" if args.scheduler else None),
+        scheduler=args.scheduler if args.scheduler else None)
     out = args.out or Path("results") / args.scenario.stem
     jobs = (os.cpu_count() or 1) if args.jobs == -1 else args.jobs
     try:

@@ -119,8 +119,11 @@ class SegmentTerms(StrictModel):
                                               "(or give surplus_corridors).")
     deficit_share_pct: Percent | None = Field(None, description="Provider's share of a deficit "
                                               "(or give deficit_corridors).")
-    surplus_corridors: list[Corridor] | None = None
-    deficit_corridors: list[Corridor] | None = None
+    surplus_corridors: list[Corridor] | None = Field(
+        None, min_length=1, description="Bands of the surplus (% of budget) with the provider's "
+                                        "share in each; the last band has no upper edge.")
+    deficit_corridors: list[Corridor] | None = Field(None, min_length=1, description="As above, "
+                                                     "for a deficit.")
     min_savings_rate_pct: MinRate = Field(
         0.0, description="Surplus, % of budget, below which nothing is shared; 'cms_table' for the "
                          "MSSP one-sided table by number of members.")
@@ -149,7 +152,8 @@ class SegmentTerms(StrictModel):
         for side in ("surplus", "deficit"):
             share, corridors = getattr(self, f"{side}_share_pct"), getattr(self, f"{side}_corridors")
             if (share is None) == (corridors is None):
-                raise ValueError(f"{side}: give exactly one of {side}_share_pct and {side}_corridors")
+                raise ValueError(f"{side}_share_pct: give exactly one of {side}_share_pct and "
+                                 f"{side}_corridors")
             if corridors is not None:
                 _check_corridors(corridors, f"{side}_corridors")
         if (self.gain_cap_revenue_pct is not None or self.loss_cap_revenue_pct is not None) \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any, Annotated
 
 import numpy as np
@@ -41,12 +42,23 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
 
+_LEADING_PATH = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_*]+)*): (.*)$", re.S)
+
+
 def validation_problems(err: ValidationError) -> list[tuple[str, str]]:
-    """``(dotted field path, message)`` for each problem in a pydantic error."""
+    """``(dotted field path, message)`` for each problem in a pydantic error.
+
+    Cross-field checks raise ``ValueError("some.path: what is wrong")``; the path
+    they name is appended to the location of the model that raised them.
+    """
     problems = []
     for e in err.errors(include_url=False):
         path = ".".join(str(p) for p in e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
+        named = _LEADING_PATH.match(msg) if e["type"] == "value_error" else None
+        if named:
+            path = f"{path}.{named.group(1)}" if path else named.group(1)
+            msg = named.group(2)
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check its spelling and where it sits)"
         elif e["type"] == "missing":

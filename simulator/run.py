@@ -6,6 +6,7 @@ import hashlib
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -76,7 +77,7 @@ def _manifest_base(started: datetime) -> dict[str, Any]:
 
 
 def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool = False,
-                 progress: bool = False) -> RunResult:
+                 progress: bool = False, on_block: Callable[[int], None] | None = None) -> RunResult:
     """Simulate, settle and summarise ``scenario`` into the folder ``out``.
 
     The folder appears only when complete; an interrupted run is resumed by
@@ -85,7 +86,8 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     folder = RunFolder(out, run_key(scenario), force=force)
-    experience = simulate_experience(scenario, jobs=jobs, store=folder, progress=progress)
+    experience = simulate_experience(scenario, jobs=jobs, store=folder, progress=progress,
+                                     on_block=on_block)
     simulate_s = time.perf_counter() - t0
     try:
         experience.to_netcdf(folder.path("experience.nc"), engine=NETCDF_ENGINE)

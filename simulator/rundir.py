@@ -86,9 +86,12 @@ class RunFolder:
 
     def save(self, index: int, block: ExperienceBlock) -> None:
         path = self._block_path(index)
-        tmp = path.with_suffix(".tmp.npz")
+        tmp = path.with_name(f".{path.name}.tmp")  # not matched by finished() until renamed
         try:
-            np.savez(tmp, **block)
+            with open(tmp, "wb") as f:
+                np.savez(f, **block)
+                f.flush()
+                os.fsync(f.fileno())
             os.replace(tmp, path)
         except OSError as err:
             raise RunError(f"cannot write checkpoint {path}: {err.strerror or err}") from None

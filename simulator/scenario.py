@@ -149,6 +149,11 @@ class RunSettings(StrictModel):
     trials_per_block: int = Field(20, ge=1, le=100_000, description="Trials per task (performance "
                                   "only: results do not depend on it).")
     engine: Literal["member"] = Field("member", description="Experience engine.")
+    backend: Literal["local", "dask"] = Field(
+        "local", description="Where blocks run: local worker processes, or a dask.distributed "
+                             "cluster (results are identical).")
+    scheduler: str | None = Field(None, description="Address of a dask scheduler; default: "
+                                  "$DASK_SCHEDULER_ADDRESS, else a local cluster.")
 
 
 class Valuation(StrictModel):
