@@ -3,6 +3,7 @@ traceback; random valid scenarios run end to end with finite results."""
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from typing import Any
@@ -21,6 +22,18 @@ from simulator.settlement import settle
 
 FIELD_MESSAGE = re.compile(r"^[a-z_]+(\.[a-z0-9_*]+)*: ")
 REFERENCE = reference_dict()
+# the reference plus a variant using the richer terms, so that those are fuzzed too
+REFERENCE["variants"]["rich"] = {"segments": {"medicare": {
+    "surplus_share_pct": None, "discount_pct": 3.5,
+    "risk_adjustment": {"growth_cap_pct": 3.0, "decline_floor_pct": 3.0},
+    "rebasing": {"year": 4, "weight_pct": 50.0},
+    "quality": {"withhold_pct": 2.0, "gate_pct": 40.0, "bonus": [{"min_score_pct": 80.0, "bonus_pct": 2.0}]},
+    "aggregate_stop_loss": {"attachment_pct": 115.0},
+    "min_savings_rate_pct": "cms_table"}}}
+del REFERENCE["variants"]["rich"]["segments"]["medicare"]["surplus_share_pct"]
+REFERENCE["contract"]["segments"]["medicare"].pop("surplus_share_pct")
+REFERENCE["contract"]["segments"]["medicare"]["surplus_corridors"] = [
+    {"up_to_pct": 5.0, "share_pct": 50.0}, {"up_to_pct": 10.0, "share_pct": 35.0}, {"share_pct": 5.0}]
 
 
 def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
@@ -45,7 +58,7 @@ odd_values = st.one_of(
 
 @st.composite
 def mutations(draw):
-    data = reference_dict()
+    data = copy.deepcopy(REFERENCE)
     for _ in range(draw(st.integers(1, 3))):
         path = draw(st.sampled_from(PATHS))
         parent = data
