@@ -127,7 +127,51 @@ def summarize(settlement: xr.Dataset) -> pd.DataFrame:
     table["measure"] = np.tile(names, len(labels))
     table["value"] = np.stack([measures[m][0] for m in names], axis=1).ravel()
     table["mc_se"] = np.stack([measures[m][1] for m in names], axis=1).ravel()
-    return table
+    equity = equity_summary(settlement)
+    return pd.concat([table, equity], ignore_index=True) if len(equity) else table
+
+
+def equity_summary(settlement: xr.Dataset, n_bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Equity incentive by variant and segment: each year's expected payment and disparity
+    per measure; over the term, the expected payment on measured and on true rates, and the
+    share of the payment's variance due to sampling noise,
+    Var(measured - true) / (Var(true) + Var(measured - true)); all with standard errors
+    (the share's by a bootstrap over trials)."""
+    if "equity_payment_usd" not in settlement or not settlement["equity_payment_usd"].any():
+        return pd.DataFrame(columns=["variant", "segment", "horizon", "measure", "value", "mc_se"])
+    measured = settlement["equity_payment_usd"].sum("year")
+    true = settlement["equity_payment_true_rates_usd"].sum("year")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for v in settlement["variant"].values:
+        for s in settlement["segment"].values:
+            obs, tru = measured.sel(variant=v, segment=s).values, true.sel(variant=v, segment=s).values
+            if not obs.any() and not tru.any():
+                continue
+            n = obs.size
+            share = _noise_share(obs, tru)
+            boot = [_noise_share(obs[i], tru[i]) for i in rng.integers(0, n, (n_bootstrap, n))]
+            yearly = settlement["equity_payment_usd"].sel(variant=v, segment=s)
+            for year in settlement["year"].values:
+                paid = yearly.sel(year=year).values
+                rows.append((v, s, str(year), "equity_payment_mean", paid.mean(),
+                             paid.std(ddof=1) / math.sqrt(n)))
+                for m in settlement["measure"].values:
+                    d = settlement["disparity"].sel(variant=v, segment=s, year=year, measure=m).values
+                    d = d[np.isfinite(d)]
+                    if d.size:
+                        rows.append((v, s, str(year), f"disparity_{m}_mean", d.mean(),
+                                     d.std(ddof=1) / math.sqrt(d.size) if d.size > 1 else math.nan))
+            rows += [(v, s, "term", "equity_payment_mean", obs.mean(), obs.std(ddof=1) / math.sqrt(n)),
+                     (v, s, "term", "equity_payment_true_rates_mean", tru.mean(),
+                      tru.std(ddof=1) / math.sqrt(n)),
+                     (v, s, "term", "equity_noise_share", share, float(np.nanstd(boot, ddof=1)))]
+    return pd.DataFrame(rows, columns=["variant", "segment", "horizon", "measure", "value", "mc_se"])
+
+
+def _noise_share(measured: np.ndarray, true: np.ndarray) -> float:
+    noise, signal = np.var(measured - true), np.var(true)
+    return float(noise / (noise + signal)) if noise + signal > 0 else math.nan
 
 
 def headline(summary: pd.DataFrame, variant: str, horizon: str = "term") -> pd.DataFrame:

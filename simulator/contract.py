@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
+from .equity import EquityTerms
 from .model import (Name, Percent, StrictModel, TrendPct, check_per_year, deep_merge,
                     per_year_fraction, validation_problems)
 
@@ -143,6 +144,8 @@ class SegmentTerms(StrictModel):
     stop_loss: StopLoss | None = None
     aggregate_stop_loss: AggregateStopLoss | None = None
     quality: QualityTerms = QualityTerms()
+    equity: EquityTerms | None = Field(None, description="Health-equity incentive (needs [quality] "
+                                       "groups and measures).")
     program_cost_pmpm: float = Field(0.0, ge=0, le=1e5, description="Care-management and program "
                                      "costs borne by the provider, per member-month.")
     admin_fee_pmpm: float = Field(0.0, ge=0, le=1e5, description="Administrative fees per member-month.")

@@ -45,13 +45,45 @@ VARIABLES: dict[str, Variable] = {
                                   "(NaN where the segment has no quality model)"),
     "trend_index": Variable(BASE_DIMS, "1", "Cost level relative to the base year: expected "
                             "trend compounded with the systemic shocks (before cost_factor)"),
+    "group_members": Variable(BASE_DIMS + ("group",), "members", "Members by race/ethnicity group",
+                              np.int64),
+    "measure_denominator": Variable(BASE_DIMS + ("measure", "group"), "members",
+                                    "Eligible members of a quality measure (sampled)", np.int64),
+    "measure_numerator": Variable(BASE_DIMS + ("measure", "group"), "members",
+                                  "Members meeting the measure (sampled at the true rate)", np.int64),
+    "measure_rate_true_pct": Variable(("trial", "year", "measure", "group"), "percent",
+                                      "Underlying rate of the measure (no sampling noise)"),
 }
+"""Per-trial variables, filled by the engines."""
+
+
+def _sizes(scenario: Scenario, n_trials: int) -> dict[str, int]:
+    q = scenario.quality
+    return {"trial": n_trials, "year": scenario.term.years, "segment": len(scenario.segments),
+            "attachment": len(scenario.stop_loss_attachments()),
+            "group": 0 if q is None else len(q.groups), "measure": 0 if q is None else len(q.measures)}
 
 
 def _shape(var: Variable, scenario: Scenario, n_trials: int) -> tuple[int, ...]:
-    sizes = {"trial": n_trials, "year": scenario.term.years, "segment": len(scenario.segments),
-             "attachment": len(scenario.stop_loss_attachments())}
+    sizes = _sizes(scenario, n_trials)
     return tuple(sizes[d] for d in var.dims)
+
+
+def baseline_variables(scenario: Scenario) -> dict[str, tuple]:
+    """Trial-independent measure baselines: rates, and expected denominators by segment."""
+    q = scenario.quality
+    if q is None:
+        return {"measure_baseline_rate_pct": (("measure", "group"), np.zeros((0, 0))),
+                "measure_baseline_denominator": (("segment", "measure", "group"),
+                                                 np.zeros((len(scenario.segments), 0, 0)))}
+    mix = np.array([[seg.group_mix[g] for g in q.groups] for seg in scenario.segments.values()])
+    members = np.array([seg.members for seg in scenario.segments.values()], float)
+    expected = members[:, None, None] * q.eligible(list(scenario.segments))[:, :, None] * mix[:, None, :]
+    return {"measure_baseline_rate_pct": (("measure", "group"), q.table("baseline_rate_pct"),
+                                          {"units": "percent", "description": "Rate before year 1"}),
+            "measure_baseline_denominator": (("segment", "measure", "group"), expected,
+                                             {"units": "members", "description": "Expected eligible "
+                                              "members (members x eligible share x group share)"})}
 
 
 def empty_block(scenario: Scenario, n_trials: int) -> ExperienceBlock:
@@ -70,11 +102,16 @@ def experience_dataset(blocks: list[ExperienceBlock], scenario: Scenario,
         "segment": list(scenario.segments),
         "attachment": np.array(scenario.stop_loss_attachments(), float),
     }
-    ds = xr.Dataset(
-        {name: (v.dims, data[name], {"units": v.units, "description": v.description})
-         for name, v in VARIABLES.items()},
-        coords=coords,
-    )
+    q = scenario.quality
+    coords["group"] = [] if q is None else list(q.groups)
+    coords["measure"] = [] if q is None else list(q.measures)
+    variables = {name: (v.dims, data[name], {"units": v.units, "description": v.description})
+                 for name, v in VARIABLES.items()}
+    ds = xr.Dataset(variables | baseline_variables(scenario), coords=coords)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        measured = 100 * ds["measure_numerator"] / ds["measure_denominator"]
+    ds["measure_rate_pct"] = measured.assign_attrs(units="percent", description="Measured rate "
+                                                   "(numerator / denominator; NaN without eligible members)")
     ds["attachment"].attrs["units"] = "USD per member per year"
     ds.attrs["title"] = f"vbcsim experience: {scenario.name}"
     return ds

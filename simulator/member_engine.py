@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .costs import CostTables, cumulative, trend_index
-from .quality import quality_scores
+from .quality import fill_measures, quality_scores
 from .experience import ExperienceBlock, empty_block
 from .scenario import Scenario
 from .streams import Purpose, stream
@@ -45,6 +45,7 @@ class MemberYear:
     leaves: np.ndarray
     risk_score: np.ndarray
     risk_score_months_lost: float
+    group: np.ndarray | None
 
 
 class _Draws:
@@ -56,8 +57,8 @@ class _Draws:
 
         self.initial, self.transition, self.zero = (make(p) for p in (
             Purpose.INITIAL_BAND, Purpose.TRANSITION, Purpose.ZERO_COST))
-        self.severity, self.churn, self.death, self.entry = (make(p) for p in (
-            Purpose.SEVERITY, Purpose.CHURN, Purpose.DEATH, Purpose.ENTRY))
+        self.severity, self.churn, self.death, self.entry, self.group = (make(p) for p in (
+            Purpose.SEVERITY, Purpose.CHURN, Purpose.DEATH, Purpose.ENTRY, Purpose.GROUP))
 
 
 class _BandArrays:
@@ -83,7 +84,7 @@ class _BandArrays:
 
 
 def member_years(tables: CostTables, members: int, levels: np.ndarray, churn: float,
-                 draws: _Draws) -> Iterator[MemberYear]:
+                 draws: _Draws, group_mix: np.ndarray | None = None) -> Iterator[MemberYear]:
     """Simulate ``members`` member slots over ``len(levels)`` years.
 
     The slots start in the base year (the year before year 1) and pass one year end
@@ -102,19 +103,26 @@ def member_years(tables: CostTables, members: int, levels: np.ndarray, churn: fl
         Annual probability that a surviving member leaves.
     draws
         The streams to draw from.
+    group_mix
+        Probabilities of the race/ethnicity groups, for members and entrants alike.
     """
     arrays = _BandArrays(tables, churn)
     band = _pick(arrays.initial, draws.initial.random(members, np.float32))
+    group_cut = None if group_mix is None else cumulative(group_mix)[:-1].astype(np.float32)
+    group = None if group_cut is None else _pick(group_cut, draws.group.random(members, np.float32))
     leaves = _deaths(arrays, band, draws, members)[0] | _churns(draws, members, churn)
     for level in levels:
         score = np.take(arrays.scores, band)
         band = _year_end(arrays, band, leaves, draws, members)
         score[leaves] = arrays.entrant_score
+        if group is not None:
+            group[leaves] = _pick(group_cut, draws.group.random(int(np.count_nonzero(leaves)),
+                                                                np.float32))
         cost = _cost(tables, arrays, band, np.float32(np.log(level)), draws, members)
         died, lost = _deaths(arrays, band, draws, members)
         leaves = died | _churns(draws, members, churn)
         yield MemberYear(band, cost, died, float(lost.sum()), leaves, score,
-                         float(score[died] @ lost))
+                         float(score[died] @ lost), group)
 
 
 def _churns(draws: _Draws, n: int, churn: float) -> np.ndarray:
@@ -175,18 +183,21 @@ def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
     attachments = np.array(scenario.stop_loss_attachments())
     segments = list(scenario.segments.items())
     tables = [CostTables.from_model(scenario.cost_models[seg.cost_model]) for _, seg in segments]
+    groups = None if scenario.quality is None else scenario.quality.groups
     for i, trial in enumerate(trials):
         index = trend_index(scenario, trial)
         block["trend_index"][i] = index
         block["quality_score_pct"][i] = quality_scores(scenario, trial)
         for s, (_, seg) in enumerate(segments):
             levels = seg.cost_factor * index[:, s]
+            mix = None if groups is None else np.array([seg.group_mix[g] for g in groups])
             for chunk, start in enumerate(range(0, seg.members, MEMBER_CHUNK)):
                 n = min(MEMBER_CHUNK, seg.members - start)
                 draws = _Draws(scenario.run.seed, trial, s, chunk)
-                years = member_years(tables[s], n, levels, seg.churn_pct / 100, draws)
+                years = member_years(tables[s], n, levels, seg.churn_pct / 100, draws, mix)
                 for y, my in enumerate(years):
                     _accumulate(block, (i, y, s), my, attachments)
+        fill_measures(scenario, trial, block, i)
     return block
 
 
@@ -198,6 +209,8 @@ def _accumulate(block: ExperienceBlock, at: tuple[int, int, int], my: MemberYear
         12.0 * my.risk_score.sum(dtype=np.float64) - my.risk_score_months_lost)
     block["allowed_usd"][at] += my.cost_usd.sum(dtype=np.float64)
     block["deaths"][at] += np.count_nonzero(my.died)
+    if my.group is not None:
+        block["group_members"][at] += np.bincount(my.group, minlength=block["group_members"].shape[-1])
     block["leavers"][at] += np.count_nonzero(my.leaves)
     if attachments.size:
         large = my.cost_usd[my.cost_usd > attachments[0]].astype(np.float64)

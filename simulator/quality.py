@@ -1,16 +1,20 @@
-"""Composite quality score per (trial, year, segment).
+"""Composite quality score per (trial, year, segment), and the measures behind it.
 
-Until quality measures by group are modelled, a segment's composite score is
-an input distribution: an expected path (year-1 mean plus a yearly change)
-with a systemic AR(1) deviation, clipped to 0-100. It is drawn from its own
-stream per trial and segment, so it is common to every contract variant and
-independent of the member draws.
+A segment's composite score either comes from the quality measures by group
+(:mod:`simulator.measures`, when they have benchmark cut points) or is an
+input distribution: an expected path (year-1 mean plus a yearly change) with
+a systemic AR(1) deviation, clipped to 0-100. Either way it is drawn from its
+own streams per trial, common to every contract variant and independent of
+the member draws. Both engines call these functions after simulating a
+trial's members, so the quality model does not depend on the engine.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .experience import ExperienceBlock
+from .measures import composite_score, sample_measures, true_rates
 from .scenario import Scenario
 from .streams import Purpose, stream
 
@@ -32,3 +36,22 @@ def quality_scores(scenario: Scenario, trial: int) -> np.ndarray:
         path = q.mean_pct + q.change_pct_points * np.arange(years)
         out[:, s] = np.clip(path + q.sd_pct_points * deviation, 0.0, 100.0)
     return out
+
+
+def fill_measures(scenario: Scenario, trial: int, block: ExperienceBlock, i: int) -> None:
+    """Sample the measures of trial ``trial`` (row ``i`` of ``block``) on its simulated group
+    counts, and set the composite score of the segments scored by measures."""
+    q = scenario.quality
+    if q is None:
+        return
+    seed, names = scenario.run.seed, list(scenario.segments)
+    rates = true_rates(q, seed, trial, scenario.term.years)
+    block["measure_rate_true_pct"][i] = rates
+    eligible = q.eligible(names)
+    measured = scenario.measured_segments()
+    for s, name in enumerate(names):
+        den, num = sample_measures(q, seed, trial, s, eligible[s], block["group_members"][i, :, s], rates)
+        block["measure_denominator"][i, :, s] = den
+        block["measure_numerator"][i, :, s] = num
+        if name in measured:
+            block["quality_score_pct"][i, :, s] = composite_score(q, num, den)

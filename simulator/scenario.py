@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .contract import Contract, ContractFile, resolve_variants
+from .measures import QualityModel
 from .errors import ScenarioError
 from .model import (Name, Percent, StrictModel, TrendPct, check_per_year, deep_merge,
                     per_year_fraction, validation_problems)
@@ -127,8 +128,19 @@ class Segment(StrictModel):
         0.0, ge=0, le=50, description="Standard deviation, in percentage points, of the systemic "
                                       "trend shock of a year; shocks compound over the term.")
     churn_pct: Percent = Field(description="Share of surviving members who leave at each year end.")
-    quality_score: QualityScore | None = Field(None, description="Required when a contract's "
-                                               "terms depend on quality.")
+    quality_score: QualityScore | None = Field(None, description="Composite quality score as a "
+                                               "distribution; or let [quality] measures with cut "
+                                               "points make it.")
+    group_mix: dict[Name, Probability] | None = Field(
+        None, description="Members' shares by race/ethnicity group (the groups of [quality]); "
+                          "entrants follow the same mix.")
+
+    @field_validator("group_mix")
+    @classmethod
+    def _group_mix_sums_to_one(cls, mix: dict[str, float] | None) -> dict[str, float] | None:
+        if mix is not None:
+            _check_distribution(list(mix.values()), "the group mix")
+        return mix
 
 
 class Systemic(StrictModel):
@@ -171,6 +183,7 @@ class Scenario(StrictModel):
     systemic: Systemic = Systemic()
     cost_models: dict[Name, CostModel] = Field(min_length=1)
     segments: dict[Name, Segment] = Field(min_length=1, max_length=64)
+    quality: QualityModel | None = Field(None, description="Quality measures by group.")
     contract: Contract
     variants: dict[Name, dict[str, Any]] = Field(
         default_factory=dict,
@@ -187,6 +200,7 @@ class Scenario(StrictModel):
                 raise ValueError(f"segments.{name}.cost_model: no cost model named '{seg.cost_model}' "
                                  f"(have {sorted(self.cost_models)})")
             check_per_year(seg.cost_trend_pct, self.term.years, f"segments.{name}.cost_trend_pct")
+        self._check_quality_model()
         k = len(self.segments)
         if k > 1 and self.systemic.trend_shock_correlation < -1 / (k - 1):
             raise ValueError(f"systemic.trend_shock_correlation: with {k} segments it must be at least "
@@ -194,15 +208,46 @@ class Scenario(StrictModel):
         self.check_contracts(self.contracts())
         return self
 
+    def _check_quality_model(self) -> None:
+        q = self.quality
+        for name, seg in self.segments.items():
+            if q is None:
+                if seg.group_mix is not None:
+                    raise ValueError(f"segments.{name}.group_mix: needs [quality] groups")
+                continue
+            if seg.group_mix is None or set(seg.group_mix) != set(q.groups):
+                raise ValueError(f"segments.{name}.group_mix: expected a share for each group {q.groups}")
+            if seg.quality_score is not None and name in self.measured_segments():
+                raise ValueError(f"segments.{name}.quality_score: give either this or [quality] measures "
+                                 "with cut points for the segment, not both")
+        if q is not None:
+            for m, measure in q.measures.items():
+                unknown = sorted(set(measure.eligible_pct) - set(self.segments))
+                if unknown:
+                    raise ValueError(f"quality.measures.{m}.eligible_pct: unknown segment(s) {unknown}")
+
+    def measured_segments(self) -> list[str]:
+        """Segments whose composite quality score comes from the measures' cut points."""
+        if self.quality is None:
+            return []
+        return [s for s in self.segments if any(
+            m.cut_points_pct and m.eligible_pct.get(s, 0) > 0 for m in self.quality.measures.values())]
+
     def check_contracts(self, contracts: dict[str, Contract]) -> None:
         """Raise ``ValueError`` if a contract does not fit the segments, term or quality model."""
+        scored = set(self.measured_segments()) | {
+            s for s, seg in self.segments.items() if seg.quality_score is not None}
         for label, contract in contracts.items():
+            where = "contract" if label == "base" else f"variants.{label}"
             contract.check_against(list(self.segments), self.term.years, label)
             for name in contract.uses_quality():
-                if self.segments[name].quality_score is None:
-                    where = "contract" if label == "base" else f"variants.{label}"
-                    raise ValueError(f"segments.{name}.quality_score: required, as "
-                                     f"{where}.segments.{name}.quality uses the quality score")
+                if name not in scored:
+                    raise ValueError(f"segments.{name}.quality_score: required (or [quality] measures "
+                                     f"with cut points), as {where}.segments.{name}.quality uses the "
+                                     "quality score")
+            for name, terms in contract.segments.items():
+                if terms.equity is not None:
+                    terms.equity.check_against(self.quality, f"{where}.segments.{name}.equity")
 
     # -- derived views ---------------------------------------------------------------
     def contracts(self) -> dict[str, Contract]:

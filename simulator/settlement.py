@@ -31,6 +31,7 @@ import numpy as np
 import xarray as xr
 
 from .contract import CMS_TABLE, Contract, SegmentTerms, cms_min_savings_rate_pct
+from .equity import MeasureExperience, equity_payment
 
 OUTPUTS = {
     "budget_usd": "Budget after risk adjustment and discount",
@@ -44,6 +45,9 @@ OUTPUTS = {
     "quality_bonus_usd": "Quality bonus",
     "withhold_lost_usd": "Quality withhold not earned back",
     "program_and_fees_usd": "Program costs and administrative fees",
+    "equity_payment_usd": "Health-equity incentive paid on the measured rates",
+    "equity_payment_true_rates_usd": "The equity incentive had the rates been measured without "
+                                      "sampling noise (not paid; for attribution)",
     "provider_gain_usd": "Provider's settlement: gain (positive) or loss (negative)",
 }
 UNITS = {"risk_score": "1"}
@@ -51,22 +55,30 @@ UNITS = {"risk_score": "1"}
 
 @dataclass(frozen=True)
 class SegmentExperience:
-    """One segment's experience as (trial, year) arrays."""
+    """One segment's experience as (trial, year) arrays; measures (trial, year, measure, group)."""
 
     member_months: np.ndarray
     allowed_usd: np.ndarray
     excess_usd: dict[float, np.ndarray]
     risk_score: np.ndarray
     quality_score_pct: np.ndarray
+    measures: MeasureExperience | None = None
 
     @classmethod
     def from_dataset(cls, exp: xr.Dataset) -> SegmentExperience:
         mm = exp["member_months"].values
+        measures = None
+        if "measure_numerator" in exp and exp.sizes.get("measure", 0):
+            measures = MeasureExperience(
+                list(exp["measure"].values), list(exp["group"].values),
+                exp["measure_numerator"].values, exp["measure_denominator"].values,
+                exp["measure_rate_true_pct"].values, exp["measure_baseline_rate_pct"].values,
+                exp["measure_baseline_denominator"].values)
         return cls(member_months=mm, allowed_usd=exp["allowed_usd"].values,
                    excess_usd={float(a): exp["excess_usd"].sel(attachment=a).values
                                for a in exp["attachment"].values},
                    risk_score=exp["risk_score_member_months"].values / mm,
-                   quality_score_pct=exp["quality_score_pct"].values)
+                   quality_score_pct=exp["quality_score_pct"].values, measures=measures)
 
 
 # -- 1. budget -----------------------------------------------------------------------
@@ -218,12 +230,14 @@ def settle_segment(terms: SegmentTerms, exp: SegmentExperience) -> dict[str, np.
     shared = shared_result(terms, gross, budget, mm, exp.quality_score_pct, revenue)
     bonus, lost = quality_money(terms, budget, exp.quality_score_pct)
     costs = (terms.program_cost_pmpm + terms.admin_fee_pmpm) * mm
+    equity, equity_true, disparities = equity_payment(terms.equity, exp.measures, budget, mm)
     return {"budget_usd": budget, "risk_score": risk,
             "stop_loss_recovery_usd": recovery + agg_recovery,
             "stop_loss_premium_usd": premium + agg_premium, "actual_cost_usd": actual,
             "gross_result_usd": gross, "shared_result_usd": shared, "quality_bonus_usd": bonus,
             "withhold_lost_usd": lost, "program_and_fees_usd": costs,
-            "provider_gain_usd": shared + bonus - lost - costs}
+            "equity_payment_usd": equity, "equity_payment_true_rates_usd": equity_true,
+            "disparity": disparities, "provider_gain_usd": shared + bonus - lost - costs + equity}
 
 
 def present_value_factors(n_years: int, discount_rate_pct: float, payment_lag_months: int) -> np.ndarray:
@@ -255,6 +269,8 @@ def settle(experience: xr.Dataset, contracts: dict[str, Contract], discount_rate
     # filled segment by segment, so (variant, segment, trial, year) is the contiguous layout
     arrays = {k: np.empty((len(contracts), len(segments), n_trials, n_years)) for k in outputs}
     pv = np.empty((len(contracts), len(segments), n_trials))
+    measures = list(experience["measure"].values) if "measure" in experience.dims else []
+    disparity = np.full((len(contracts), len(segments), n_trials, n_years, len(measures)), np.nan)
     for v, contract in enumerate(contracts.values()):
         factors = present_value_factors(n_years, discount_rate_pct, contract.payment_lag_months)
         for s, name in enumerate(segments):
@@ -262,13 +278,19 @@ def settle(experience: xr.Dataset, contracts: dict[str, Contract], discount_rate
             for k in outputs:
                 arrays[k][v, s] = settled[k]
             pv[v, s] = settled["provider_gain_usd"] @ factors
+            for m, values in settled["disparity"].items():
+                disparity[v, s, ..., measures.index(m)] = values
     dims = ("variant", "segment", "trial", "year")
     data = {k: (dims, arrays[k], {"units": UNITS.get(k, "USD"), "description": OUTPUTS[k]})
             for k in outputs}
     data["pv_gain_usd"] = (("variant", "segment", "trial"), pv,
                            {"units": "USD", "description": "Present value of the provider's "
                             f"settlements at {discount_rate_pct}% a year, at the start of the term"})
+    data["disparity"] = (dims + ("measure",), disparity, {
+        "units": "percentage points (squared for between_group_variance)",
+        "description": "Disparity metric of the equity incentive, on measured rates"})
     ds = xr.Dataset(data, coords={"variant": list(contracts), "trial": experience["trial"].values,
-                                  "year": experience["year"].values, "segment": segments})
+                                  "year": experience["year"].values, "segment": segments,
+                                  "measure": measures})
     ds.attrs["discount_rate_pct"] = discount_rate_pct
-    return ds.transpose("variant", "trial", "year", "segment")
+    return ds.transpose("variant", "trial", "year", "segment", "measure")

@@ -35,6 +35,9 @@ class Purpose(IntEnum):
     ENTRY = 7
     ENGAGEMENT = 8
     QUALITY = 9
+    GROUP = 10
+    MEASURE_PATH = 11
+    MEASURE_SAMPLE = 12
 
 
 def stream(seed: int, trial: int, purpose: Purpose, *subkeys: int) -> np.random.Generator:

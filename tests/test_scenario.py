@@ -13,7 +13,10 @@ from simulator.errors import ScenarioError
 from simulator.scenario import json_schema, load_contracts, load_scenario
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.toml")), ids=lambda p: p.name)
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml")) + sorted((ROOT / "scenarios" / "equity").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
 def test_shipped_scenarios_are_valid(path: Path):
     scenario = load_scenario(path)
     assert scenario.segments and scenario.contracts()
