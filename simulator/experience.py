@@ -53,6 +53,12 @@ VARIABLES: dict[str, Variable] = {
                                   "Members meeting the measure (sampled at the true rate)", np.int64),
     "measure_rate_true_pct": Variable(("trial", "year", "measure", "group"), "percent",
                                       "Underlying rate of the measure (no sampling noise)"),
+    "program_flagged": Variable(BASE_DIMS + ("stratum",), "members",
+                                "Members flagged into each care-management stratum", np.int64),
+    "program_engaged": Variable(BASE_DIMS + ("stratum",), "members",
+                                "Flagged members engaged by the program", np.int64),
+    "program_cost_usd": Variable(BASE_DIMS, "USD", "Care-management program cost (staff x cost "
+                                 "per care manager), allocated to segments by members"),
 }
 """Per-trial variables, filled by the engines."""
 
@@ -61,7 +67,8 @@ def _sizes(scenario: Scenario, n_trials: int) -> dict[str, int]:
     q = scenario.quality
     return {"trial": n_trials, "year": scenario.term.years, "segment": len(scenario.segments),
             "attachment": len(scenario.stop_loss_attachments()),
-            "group": 0 if q is None else len(q.groups), "measure": 0 if q is None else len(q.measures)}
+            "group": 0 if q is None else len(q.groups), "measure": 0 if q is None else len(q.measures),
+            "stratum": 0 if scenario.program is None else len(scenario.program.strata)}
 
 
 def _shape(var: Variable, scenario: Scenario, n_trials: int) -> tuple[int, ...]:
@@ -105,6 +112,7 @@ def experience_dataset(blocks: list[ExperienceBlock], scenario: Scenario,
     q = scenario.quality
     coords["group"] = [] if q is None else list(q.groups)
     coords["measure"] = [] if q is None else list(q.measures)
+    coords["stratum"] = [] if scenario.program is None else list(scenario.program.strata)
     variables = {name: (v.dims, data[name], {"units": v.units, "description": v.description})
                  for name, v in VARIABLES.items()}
     ds = xr.Dataset(variables | baseline_variables(scenario), coords=coords)

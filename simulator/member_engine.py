@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .costs import CostTables, cumulative, trend_index
+from .programs import program_plan
 from .quality import fill_measures, quality_scores
 from .experience import ExperienceBlock, empty_block
 from .scenario import Scenario
@@ -46,6 +47,8 @@ class MemberYear:
     risk_score: np.ndarray
     risk_score_months_lost: float
     group: np.ndarray | None
+    flagged: np.ndarray | None = None
+    engaged: np.ndarray | None = None
 
 
 class _Draws:
@@ -59,6 +62,17 @@ class _Draws:
             Purpose.INITIAL_BAND, Purpose.TRANSITION, Purpose.ZERO_COST))
         self.severity, self.churn, self.death, self.entry, self.group = (make(p) for p in (
             Purpose.SEVERITY, Purpose.CHURN, Purpose.DEATH, Purpose.ENTRY, Purpose.GROUP))
+        self.stratify, self.engagement = make(Purpose.STRATIFY), make(Purpose.ENGAGEMENT)
+
+
+@dataclass(frozen=True)
+class ProgramInTrial:
+    """A program as one trial of one segment sees it."""
+
+    stratum_of_band: np.ndarray   # (bands,) stratum index, -1 when not flagged
+    accuracy: float
+    engaged_fraction: np.ndarray  # (years, strata) chance a flagged member engages
+    effects: np.ndarray           # (years, strata) cost reduction of an engaged member-year
 
 
 class _BandArrays:
@@ -84,7 +98,8 @@ class _BandArrays:
 
 
 def member_years(tables: CostTables, members: int, levels: np.ndarray, churn: float,
-                 draws: _Draws, group_mix: np.ndarray | None = None) -> Iterator[MemberYear]:
+                 draws: _Draws, group_mix: np.ndarray | None = None,
+                 program: ProgramInTrial | None = None) -> Iterator[MemberYear]:
     """Simulate ``members`` member slots over ``len(levels)`` years.
 
     The slots start in the base year (the year before year 1) and pass one year end
@@ -105,13 +120,17 @@ def member_years(tables: CostTables, members: int, levels: np.ndarray, churn: fl
         The streams to draw from.
     group_mix
         Probabilities of the race/ethnicity groups, for members and entrants alike.
+    program
+        Care management: flagged members engage with the program's engaged share and
+        an engaged member-year costs less by the stratum's effect.
     """
     arrays = _BandArrays(tables, churn)
     band = _pick(arrays.initial, draws.initial.random(members, np.float32))
     group_cut = None if group_mix is None else cumulative(group_mix)[:-1].astype(np.float32)
     group = None if group_cut is None else _pick(group_cut, draws.group.random(members, np.float32))
     leaves = _deaths(arrays, band, draws, members)[0] | _churns(draws, members, churn)
-    for level in levels:
+    for y, level in enumerate(levels):
+        prior, new = band, leaves
         score = np.take(arrays.scores, band)
         band = _year_end(arrays, band, leaves, draws, members)
         score[leaves] = arrays.entrant_score
@@ -119,10 +138,31 @@ def member_years(tables: CostTables, members: int, levels: np.ndarray, churn: fl
             group[leaves] = _pick(group_cut, draws.group.random(int(np.count_nonzero(leaves)),
                                                                 np.float32))
         cost = _cost(tables, arrays, band, np.float32(np.log(level)), draws, members)
+        flagged = engaged = None
+        if program is not None:
+            flagged, engaged = _care_management(program, arrays, prior, new, y, draws, members)
+            on = engaged >= 0
+            cost[on] *= (1 - program.effects[y, engaged[on]]).astype(np.float32)
         died, lost = _deaths(arrays, band, draws, members)
         leaves = died | _churns(draws, members, churn)
         yield MemberYear(band, cost, died, float(lost.sum()), leaves, score,
-                         float(score[died] @ lost), group)
+                         float(score[died] @ lost), group, flagged, engaged)
+
+
+def _care_management(program: ProgramInTrial, arrays: _BandArrays, prior: np.ndarray,
+                     new: np.ndarray, year: int, draws: _Draws, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratum of each flagged member and of each engaged one (-1: none).
+
+    The predicted band is the prior-year band with probability ``accuracy``, else a
+    band drawn from the population mix; entrants have no history and are not flagged."""
+    right = draws.stratify.random(n, np.float32) < program.accuracy
+    guess = _pick(arrays.initial, draws.stratify.random(n, np.float32))
+    predicted = np.where(right, prior, guess)
+    flagged = np.take(program.stratum_of_band, predicted)
+    flagged[new] = -1
+    share = np.append(program.engaged_fraction[year], 0.0).astype(np.float32)  # index -1: none
+    engaged = np.where(draws.engagement.random(n, np.float32) < np.take(share, flagged), flagged, -1)
+    return flagged, engaged.astype(flagged.dtype)
 
 
 def _churns(draws: _Draws, n: int, churn: float) -> np.ndarray:
@@ -184,17 +224,24 @@ def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
     segments = list(scenario.segments.items())
     tables = [CostTables.from_model(scenario.cost_models[seg.cost_model]) for _, seg in segments]
     groups = None if scenario.quality is None else scenario.quality.groups
+    plan = program_plan(scenario)
+    if plan is not None:
+        block["program_cost_usd"][:] = plan.cost_usd
     for i, trial in enumerate(trials):
+        effects = None if plan is None else plan.effects(scenario.run.seed, trial, scenario.term.years)
         index = trend_index(scenario, trial)
         block["trend_index"][i] = index
         block["quality_score_pct"][i] = quality_scores(scenario, trial)
         for s, (_, seg) in enumerate(segments):
             levels = seg.cost_factor * index[:, s]
             mix = None if groups is None else np.array([seg.group_mix[g] for g in groups])
+            program = None if plan is None else ProgramInTrial(
+                plan.stratum_of_band(scenario.cost_models[seg.cost_model].band_names),
+                plan.program.accuracy_pct / 100, plan.operations.engaged_fraction, effects)
             for chunk, start in enumerate(range(0, seg.members, MEMBER_CHUNK)):
                 n = min(MEMBER_CHUNK, seg.members - start)
                 draws = _Draws(scenario.run.seed, trial, s, chunk)
-                years = member_years(tables[s], n, levels, seg.churn_pct / 100, draws, mix)
+                years = member_years(tables[s], n, levels, seg.churn_pct / 100, draws, mix, program)
                 for y, my in enumerate(years):
                     _accumulate(block, (i, y, s), my, attachments)
         fill_measures(scenario, trial, block, i)
@@ -209,6 +256,10 @@ def _accumulate(block: ExperienceBlock, at: tuple[int, int, int], my: MemberYear
         12.0 * my.risk_score.sum(dtype=np.float64) - my.risk_score_months_lost)
     block["allowed_usd"][at] += my.cost_usd.sum(dtype=np.float64)
     block["deaths"][at] += np.count_nonzero(my.died)
+    if my.flagged is not None:
+        strata = block["program_flagged"].shape[-1]
+        block["program_flagged"][at] += np.bincount(my.flagged[my.flagged >= 0], minlength=strata)
+        block["program_engaged"][at] += np.bincount(my.engaged[my.engaged >= 0], minlength=strata)
     if my.group is not None:
         block["group_members"][at] += np.bincount(my.group, minlength=block["group_members"].shape[-1])
     block["leavers"][at] += np.count_nonzero(my.leaves)

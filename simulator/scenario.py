@@ -23,6 +23,7 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator, model
 
 from .contract import Contract, ContractFile, resolve_variants
 from .measures import QualityModel
+from .programs import Program
 from .errors import ScenarioError
 from .model import (Name, Percent, StrictModel, TrendPct, check_per_year, deep_merge,
                     per_year_fraction, validation_problems)
@@ -184,6 +185,7 @@ class Scenario(StrictModel):
     cost_models: dict[Name, CostModel] = Field(min_length=1)
     segments: dict[Name, Segment] = Field(min_length=1, max_length=64)
     quality: QualityModel | None = Field(None, description="Quality measures by group.")
+    program: Program | None = Field(None, description="Care-management program (population health).")
     contract: Contract
     variants: dict[Name, dict[str, Any]] = Field(
         default_factory=dict,
@@ -201,6 +203,7 @@ class Scenario(StrictModel):
                                  f"(have {sorted(self.cost_models)})")
             check_per_year(seg.cost_trend_pct, self.term.years, f"segments.{name}.cost_trend_pct")
         self._check_quality_model()
+        self._check_program()
         k = len(self.segments)
         if k > 1 and self.systemic.trend_shock_correlation < -1 / (k - 1):
             raise ValueError(f"systemic.trend_shock_correlation: with {k} segments it must be at least "
@@ -225,6 +228,19 @@ class Scenario(StrictModel):
                 unknown = sorted(set(measure.eligible_pct) - set(self.segments))
                 if unknown:
                     raise ValueError(f"quality.measures.{m}.eligible_pct: unknown segment(s) {unknown}")
+
+    def _check_program(self) -> None:
+        p = self.program
+        if p is None:
+            return
+        if isinstance(p.care_managers, list) and len(p.care_managers) != self.term.years:
+            raise ValueError(f"program.care_managers: expected one number or {self.term.years} "
+                             f"(one per year), got {len(p.care_managers)}")
+        known = {b.name for m in self.cost_models.values() for b in m.bands}
+        for name, stratum in p.strata.items():
+            unknown = sorted(set(stratum.bands) - known)
+            if unknown:
+                raise ValueError(f"program.strata.{name}.bands: no cost band named {unknown}")
 
     def measured_segments(self) -> list[str]:
         """Segments whose composite quality score comes from the measures' cut points."""

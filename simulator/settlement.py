@@ -44,7 +44,8 @@ OUTPUTS = {
                          "quality gate and caps",
     "quality_bonus_usd": "Quality bonus",
     "withhold_lost_usd": "Quality withhold not earned back",
-    "program_and_fees_usd": "Program costs and administrative fees",
+    "program_and_fees_usd": "Program costs (the simulated care-management program and any "
+                            "contract PMPM) and administrative fees",
     "equity_payment_usd": "Health-equity incentive paid on the measured rates",
     "equity_payment_true_rates_usd": "The equity incentive had the rates been measured without "
                                       "sampling noise (not paid; for attribution)",
@@ -63,6 +64,7 @@ class SegmentExperience:
     risk_score: np.ndarray
     quality_score_pct: np.ndarray
     measures: MeasureExperience | None = None
+    program_cost_usd: np.ndarray | float = 0.0
 
     @classmethod
     def from_dataset(cls, exp: xr.Dataset) -> SegmentExperience:
@@ -78,7 +80,8 @@ class SegmentExperience:
                    excess_usd={float(a): exp["excess_usd"].sel(attachment=a).values
                                for a in exp["attachment"].values},
                    risk_score=exp["risk_score_member_months"].values / mm,
-                   quality_score_pct=exp["quality_score_pct"].values, measures=measures)
+                   quality_score_pct=exp["quality_score_pct"].values, measures=measures,
+                   program_cost_usd=exp["program_cost_usd"].values if "program_cost_usd" in exp else 0.0)
 
 
 # -- 1. budget -----------------------------------------------------------------------
@@ -229,7 +232,7 @@ def settle_segment(terms: SegmentTerms, exp: SegmentExperience) -> dict[str, np.
         revenue = terms.revenue_pmpm * np.cumprod(1 + terms.trend_by_year(years)) * mm
     shared = shared_result(terms, gross, budget, mm, exp.quality_score_pct, revenue)
     bonus, lost = quality_money(terms, budget, exp.quality_score_pct)
-    costs = (terms.program_cost_pmpm + terms.admin_fee_pmpm) * mm
+    costs = (terms.program_cost_pmpm + terms.admin_fee_pmpm) * mm + exp.program_cost_usd
     equity, equity_true, disparities = equity_payment(terms.equity, exp.measures, budget, mm)
     return {"budget_usd": budget, "risk_score": risk,
             "stop_loss_recovery_usd": recovery + agg_recovery,

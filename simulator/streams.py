@@ -38,6 +38,9 @@ class Purpose(IntEnum):
     GROUP = 10
     MEASURE_PATH = 11
     MEASURE_SAMPLE = 12
+    PROGRAM_OPERATIONS = 13
+    PROGRAM_EFFECT = 14
+    STRATIFY = 15
 
 
 def stream(seed: int, trial: int, purpose: Purpose, *subkeys: int) -> np.random.Generator:

@@ -33,6 +33,8 @@ def small_dict(members: dict[str, int] | None = None, years: int = 3, trials: in
         if isinstance(terms["budget_trend_pct"], list):
             terms["budget_trend_pct"] = terms["budget_trend_pct"][:years]
     data["term"]["years"] = years
+    if isinstance(data.get("program", {}).get("care_managers"), list):
+        data["program"]["care_managers"] = data["program"]["care_managers"][:years]
     data["run"].update(trials=trials, trials_per_block=trials_per_block)
     return data
 

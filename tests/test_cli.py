@@ -107,8 +107,8 @@ def test_settle_reprices_a_stored_run_without_simulating(tmp_path, scenario_file
     with xr.open_dataset(out / "settlement.nc") as a, xr.open_dataset(folder / "settlement.nc") as b:
         np.testing.assert_array_equal(a["provider_gain_usd"].sel(variant="base"),
                                       b["provider_gain_usd"].sel(variant="base"))
-        half = b["provider_gain_usd"].sel(variant="ppo_half", segment="ppo").values
-        base = b["provider_gain_usd"].sel(variant="base", segment="ppo").values
+        half = b["shared_result_usd"].sel(variant="ppo_half", segment="ppo").values
+        base = b["shared_result_usd"].sel(variant="base", segment="ppo").values
         np.testing.assert_allclose(half[base > 0], 0.5 * base[base > 0])
         np.testing.assert_array_equal(half[base <= 0], base[base <= 0])
 

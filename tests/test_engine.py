@@ -48,9 +48,14 @@ def test_another_seed_gives_other_numbers():
 
 def test_changing_one_segment_leaves_the_others_draws_alone():
     # streams are keyed by segment: a bigger HMO must not move a single PPO or Medicare dollar
-    base = simulate_experience(small_scenario(trials=3))
-    bigger = simulate_experience(small_scenario(trials=3, members={"ppo": 1500, "hmo": 2500,
-                                                                   "medicare": 600}))
+    # (without a care-management program, whose shared capacity links the segments)
+    def without_program(**kw):
+        data = small_dict(trials=3, **kw)
+        del data["program"]
+        return scenario_from_dict(data)
+
+    base = simulate_experience(without_program())
+    bigger = simulate_experience(without_program(members={"ppo": 1500, "hmo": 2500, "medicare": 600}))
     for seg in ("ppo", "medicare"):
         np.testing.assert_array_equal(base["allowed_usd"].sel(segment=seg),
                                       bigger["allowed_usd"].sel(segment=seg))
