@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="probability of a loss larger than LOSS_USD equal to PROB")
     _measure_options(b, default_horizon="pv")
 
+    pg = sub.add_parser("programs", help="return on care-management program designs (same paths)")
+    pg.add_argument("scenario", type=Path)
+    pg.add_argument("--trials", type=_positive_int, help="Monte Carlo trials (default: the scenario's)")
+    pg.add_argument("--jobs", type=_jobs, default=-1, help="worker processes; -1: one per core")
+
     rp = sub.add_parser("report", help="a self-contained HTML report and an Excel workbook of a run")
     rp.add_argument("run_dir", type=Path)
     rp.add_argument("--out", type=Path, help="default: RUN_DIR/report.html (summary.xlsx beside it)")
@@ -220,6 +225,25 @@ def _breakeven(args: argparse.Namespace) -> int:
     return 0
 
 
+def _programs(args: argparse.Namespace) -> int:
+    from .roi import compare_designs
+
+    scenario = load_scenario(args.scenario).with_run(trials=args.trials)
+    jobs = (os.cpu_count() or 1) if args.jobs == -1 else args.jobs
+    table, seconds = compare_designs(scenario, jobs=jobs)
+    shown = table.copy()
+    for col in ("program_cost_usd", "mean_gain_usd", "delta_mean_usd", "delta_mean_se",
+                "delta_tvar_95_usd", "delta_tvar_95_se"):
+        shown[col] = [f"{v / 1e6:,.2f}" for v in table[col]]
+    print(f"Program designs, {scenario.run.trials} trials, gain over the term in $ millions; "
+          "differences to no program on the same paths (standard errors):")
+    print(shown.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+    total = seconds["simulate"]
+    print(f"discrete-event model: {seconds['discrete_event']:.1f} s of {total:.1f} s simulating "
+          f"({seconds['discrete_event'] / total:.0%})")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from .report import write_report
 
@@ -269,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "schema":
             print(json.dumps(json_schema(), indent=1))
             return 0
-        commands = {"settle": _settle, "compare": _compare, "sweep": _sweep,
+        commands = {"programs": _programs, "settle": _settle, "compare": _compare, "sweep": _sweep,
                     "breakeven": _breakeven, "report": _report, "run": _run}
         return commands[args.command](args)
     except VbcsimError as err:

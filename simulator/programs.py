@@ -86,7 +86,7 @@ class Operations:
     """What the discrete-event model yields for the term, per (year, stratum) unless noted."""
 
     engaged_fraction: np.ndarray   # share of the year's referred (flagged) members who engage
-    intensity: np.ndarray          # mean share of that year an engaged member spends engaged
+    intensity: np.ndarray          # mean engaged time of an engagement, in years (at most one)
     engaged_by_month: np.ndarray   # (months, strata): mean members engaged in each month
     mean_wait_months: np.ndarray   # (strata,)
     seconds: float
@@ -123,7 +123,7 @@ class _Tally:
     def __init__(self, years: int, n_strata: int):
         self.referred = np.zeros((years, n_strata))
         self.engaged = np.zeros((years, n_strata))
-        self.months = np.zeros((years, n_strata))  # engaged months within the referral year
+        self.months = np.zeros((years, n_strata))  # engaged months, up to 12 per engagement
         self.census = np.zeros((years * MONTHS, n_strata))
         self.waits: list[list[float]] = [[] for _ in range(n_strata)]
 
@@ -151,7 +151,7 @@ def _one_replication(program: Program, referrals: np.ndarray, capacity: np.ndarr
             duration = rng.exponential(program.engaged_months_mean)
             end = min(start + duration, horizon)
             tally.engaged[year, stratum] += 1
-            tally.months[year, stratum] += min(end, (year + 1) * MONTHS) - start
+            tally.months[year, stratum] += min(duration, MONTHS)
             _add_interval(tally.census[:, stratum], start, end)
             yield env.timeout(duration)
 

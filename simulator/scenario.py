@@ -186,6 +186,9 @@ class Scenario(StrictModel):
     segments: dict[Name, Segment] = Field(min_length=1, max_length=64)
     quality: QualityModel | None = Field(None, description="Quality measures by group.")
     program: Program | None = Field(None, description="Care-management program (population health).")
+    program_designs: dict[Name, dict[str, Any]] = Field(
+        default_factory=dict, description="Alternative program designs to compare (vbcsim "
+        "programs): each table replaces the [program] keys it names.")
     contract: Contract
     variants: dict[Name, dict[str, Any]] = Field(
         default_factory=dict,
@@ -229,8 +232,25 @@ class Scenario(StrictModel):
                 if unknown:
                     raise ValueError(f"quality.measures.{m}.eligible_pct: unknown segment(s) {unknown}")
 
+    def designs(self) -> dict[str, Scenario]:
+        """This scenario without a program, with its program, and with each alternative design."""
+        out = {"no_program": self.model_copy(update={"program": None, "program_designs": {}})}
+        if self.program is None:
+            return out
+        out["base"] = self.model_copy(update={"program_designs": {}})
+        for name, changes in self.program_designs.items():
+            try:
+                program = Program.model_validate(self.program.model_dump() | changes)
+            except ValidationError as err:
+                detail = "; ".join(f"{p}: {m}" for p, m in validation_problems(err))
+                raise ScenarioError(self.source_name, [(f"program_designs.{name}", detail)]) from None
+            out[name] = self.model_copy(update={"program": program, "program_designs": {}})
+        return out
+
     def _check_program(self) -> None:
         p = self.program
+        if self.program_designs and p is None:
+            raise ValueError("program_designs: needs a [program] to vary")
         if p is None:
             return
         if isinstance(p.care_managers, list) and len(p.care_managers) != self.term.years:

@@ -51,7 +51,7 @@ def test_changing_one_segment_leaves_the_others_draws_alone():
     # (without a care-management program, whose shared capacity links the segments)
     def without_program(**kw):
         data = small_dict(trials=3, **kw)
-        del data["program"]
+        del data["program"], data["program_designs"]
         return scenario_from_dict(data)
 
     base = simulate_experience(without_program())
