@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, help="root seed (default: the scenario's)")
     r.add_argument("--jobs", type=_jobs, default=-1, help="worker processes; -1: one per core")
     r.add_argument("--out", type=Path, help="results folder (default: results/<scenario name>)")
+    r.add_argument("--engine", choices=["member", "cohort", "auto"], help="experience engine "
+                   "(default: the scenario's; auto picks cohort)")
     r.add_argument("--backend", choices=["local", "dask"], help="local worker processes (default) "
                    "or a dask.distributed cluster; results are identical")
     r.add_argument("--scheduler", help="dask scheduler address (default: $DASK_SCHEDULER_ADDRESS, "
@@ -119,7 +121,8 @@ def _run(args: argparse.Namespace) -> int:
     from .run import run_scenario  # heavy imports only when running
 
     scenario = load_scenario(args.scenario).with_run(
-        trials=args.trials, seed=args.seed, backend=args.backend or ("dask" if args.scheduler else None),
+        trials=args.trials, seed=args.seed, engine=args.engine,
+        backend=args.backend or ("dask" if args.scheduler else None),
         scheduler=args.scheduler if args.scheduler else None)
     out = args.out or Path("results") / args.scenario.stem
     jobs = (os.cpu_count() or 1) if args.jobs == -1 else args.jobs

@@ -19,14 +19,23 @@ from typing import Protocol
 import joblib
 import xarray as xr
 
-from . import member_engine
+from . import cohort_engine, member_engine
 from .experience import ExperienceBlock, experience_dataset
 from .progress import Progress
 from .scenario import Scenario
 
 Engine = Callable[[Scenario, range], ExperienceBlock]
 
-ENGINES: dict[str, Engine] = {"member": member_engine.simulate_block}
+ENGINES: dict[str, Engine] = {"member": member_engine.simulate_block,
+                              "cohort": cohort_engine.simulate_block}
+
+
+def resolve_engine(scenario: Scenario) -> tuple[str, str]:
+    """The engine a run uses, and why (``auto`` picks the cohort engine, which supports every
+    feature the member engine does)."""
+    if scenario.run.engine != "auto":
+        return scenario.run.engine, "as asked"
+    return "cohort", "auto: the cohort engine supports every feature of this scenario"
 
 
 class BlockStore(Protocol):
@@ -84,7 +93,7 @@ def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | N
 
 
 def _one_block(scenario: Scenario, index: int, trials: range) -> tuple[int, ExperienceBlock]:
-    return index, ENGINES[scenario.run.engine](scenario, trials)
+    return index, ENGINES[resolve_engine(scenario)[0]](scenario, trials)
 
 
 def _run(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int

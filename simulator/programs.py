@@ -255,6 +255,7 @@ def _plan(scenario_json: str) -> ProgramPlan:
 
     scenario = Scenario.model_validate_json(scenario_json)
     program = scenario.program
+    assert program is not None
     ops = simulate_operations(program, expected_referrals(scenario, program), scenario.run.seed)
     members = np.array([s.members for s in scenario.segments.values()], float)
     total = program.staff(scenario.term.years) * program.cost_per_care_manager_usd
@@ -265,4 +266,7 @@ def program_plan(scenario) -> ProgramPlan | None:
     """The scenario's program plan (the discrete-event model runs once per process)."""
     if scenario.program is None:
         return None
-    return _plan(scenario.model_dump_json())
+    # what the plan depends on: run settings other than the seed (trials, engine, backend)
+    # must not trigger a new discrete-event simulation
+    neutral = scenario.with_run(trials=1, trials_per_block=1, engine="member", backend="local")
+    return _plan(neutral.model_copy(update={"variants": {}, "program_designs": {}}).model_dump_json())

@@ -18,7 +18,7 @@ import xarray as xr
 
 from .analysis import summarize
 from .contract import Contract
-from .engine import member_years, simulate_experience
+from .engine import member_years, resolve_engine, simulate_experience
 from .errors import RunError, ScenarioError
 from .rundir import RunFolder, write_json
 from .scenario import Scenario, load_contracts, load_scenario
@@ -103,7 +103,7 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
         "seed": scenario.run.seed,
         "trials": scenario.run.trials,
         "trials_per_block": scenario.run.trials_per_block,
-        "engine": scenario.run.engine,
+        "engine": " ".join(resolve_engine(scenario)) if scenario.run.engine == "auto" else scenario.run.engine,
         "jobs": jobs,
         "blocks_resumed": folder.resumed_blocks,
         "member_years": simulated,

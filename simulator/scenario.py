@@ -161,7 +161,9 @@ class RunSettings(StrictModel):
     seed: int = Field(0, ge=0, le=2**63 - 1, description="Root seed; same scenario and seed, same numbers.")
     trials_per_block: int = Field(20, ge=1, le=100_000, description="Trials per task (performance "
                                   "only: results do not depend on it).")
-    engine: Literal["member"] = Field("member", description="Experience engine.")
+    engine: Literal["member", "cohort", "auto"] = Field(
+        "member", description="Experience engine: member (every member simulated, the reference), "
+                              "cohort (state counts, exact tails: much faster) or auto (cohort).")
     backend: Literal["local", "dask"] = Field(
         "local", description="Where blocks run: local worker processes, or a dask.distributed "
                              "cluster (results are identical).")
