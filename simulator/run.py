@@ -103,7 +103,7 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
         "seed": scenario.run.seed,
         "trials": scenario.run.trials,
         "trials_per_block": scenario.run.trials_per_block,
-        "engine": " ".join(resolve_engine(scenario)) if scenario.run.engine == "auto" else scenario.run.engine,
+        "engine": "{} ({})".format(*resolve_engine(scenario)),
         "jobs": jobs,
         "blocks_resumed": folder.resumed_blocks,
         "member_years": simulated,
