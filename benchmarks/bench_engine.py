@@ -1,7 +1,8 @@
 """Engine throughput and memory on the reference population (``make bench``).
 
 Reports member-years per second of the member engine on one core and on two
-workers, the throughput of the raw numpy generator drawing the same random
+workers, of the cohort engine on the reference case at 10,000 trials on two
+workers (and on one core), the throughput of the raw numpy generator drawing the same random
 numbers a member-year needs (the floor any numpy member-level engine pays),
 their ratio, and peak resident memory at two trial counts (each measured in a
 fresh process, so the figures do not mix).
@@ -38,11 +39,12 @@ def generator_throughput(members: int, repeats: int = 20) -> float:
     return members * repeats / (time.perf_counter() - start)
 
 
-def engine_throughput(trials: int, jobs: int) -> tuple[float, float]:
+def engine_throughput(trials: int, jobs: int, engine: str = "member") -> tuple[float, float]:
     from simulator.engine import member_years, simulate_experience
     from simulator.scenario import load_scenario
 
-    scenario = load_scenario(REFERENCE).with_run(trials=trials, trials_per_block=max(1, trials // (4 * jobs)))
+    per_block = max(1, min(trials // (4 * jobs), 250))
+    scenario = load_scenario(REFERENCE).with_run(trials=trials, trials_per_block=per_block, engine=engine)
     # warm-up: imports, and the worker pool (loky keeps it for the next call)
     simulate_experience(scenario.with_run(trials=jobs, trials_per_block=1), jobs=jobs)
     start = time.perf_counter()
@@ -68,6 +70,7 @@ def peak_rss_child(trials: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--cohort-trials", type=int, default=10_000)
     args = parser.parse_args()
     from simulator.scenario import load_scenario
 
@@ -75,6 +78,8 @@ def main() -> None:
     raw = generator_throughput(members)
     one, t1 = engine_throughput(args.trials, jobs=1)
     two, t2 = engine_throughput(args.trials, jobs=2)
+    cohort_two, cohort_seconds = engine_throughput(args.cohort_trials, jobs=2, engine="cohort")
+    cohort_one, _ = engine_throughput(max(args.cohort_trials // 10, 10), jobs=1, engine="cohort")
     small, large = max(2, args.trials // 4), args.trials * 4
     rss = {small: peak_rss_child(small), large: peak_rss_child(large)}
     report = {
@@ -87,13 +92,21 @@ def main() -> None:
         "engine_2_workers_seconds": round(t2, 2),
         "engine_over_raw_generator_1_core": round(one / raw, 3),
         "two_workers_over_one": round(two / one, 3),
+        "cohort_trials": args.cohort_trials,
+        "cohort_2_workers_seconds": round(cohort_seconds, 2),
+        "cohort_2_workers_member_years_per_s": round(cohort_two),
+        "cohort_1_core_member_years_per_s": round(cohort_one),
+        "cohort_over_member_1_core": round(cohort_one / one, 1),
+        "cohort_over_member_2_workers": round(cohort_two / two, 1),
         "peak_rss_mib": {str(k): round(v, 1) for k, v in rss.items()},
         "cpu_count": os.cpu_count(),
     }
     print(json.dumps(report, indent=1))
     print(f"\nmember engine: {one / 1e6:.1f} M member-years/s on one core "
           f"({one / raw:.2f} x the raw generator's {raw / 1e6:.1f} M/s), "
-          f"{two / 1e6:.1f} M/s on two workers ({two / one:.2f} x); "
+          f"{two / 1e6:.1f} M/s on two workers ({two / one:.2f} x); cohort engine: "
+          f"{args.cohort_trials} trials in {cohort_seconds:.1f} s on two workers "
+          f"({cohort_two / 1e6:.0f} M member-years/s, {cohort_two / two:.0f} x the member engine); "
           f"peak RSS {rss[small]:.0f} MiB at {small} trials, {rss[large]:.0f} MiB at {large} trials")
 
 

@@ -78,10 +78,19 @@ def tail_measures(gain: np.ndarray, level_pct: float, xs: np.ndarray | None = No
     return {f"var_{label}": (var, q_se), f"tvar_{label}": (tvar, tvar_se)}
 
 
-def risk_measures(gain: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """All summary measures of gains along the trial axis (0): ``name -> (value, standard error)``.
+def risk_measures(gain: np.ndarray, percentiles: tuple[float, ...] = PERCENTILES,
+                  tail_levels: tuple[float, ...] = TAIL_LEVELS,
+                  loss_thresholds_usd: tuple[float, ...] = ()) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Summary measures of gains along the trial axis (0): ``name -> (value, standard error)``.
 
-    A 1-D sample gives scalars; an (n, k) array gives k values per measure.
+    Parameters
+    ----------
+    gain
+        A 1-D sample (scalars out) or an (n, k) array (k values per measure).
+    percentiles, tail_levels
+        Percentiles of the gain (``p5``) and levels of VaR/TVaR of the loss (``var_95``).
+    loss_thresholds_usd
+        For each X, ``p_loss_over_X``: the probability of losing more than X.
     """
     gain = np.asarray(gain, float)
     n = gain.shape[0]
@@ -94,9 +103,12 @@ def risk_measures(gain: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     p_loss = np.mean(gain < 0, axis=0)
     out = {"mean": (mean, sd / math.sqrt(n)), "sd": (sd, sd_se),
            "p_loss": (p_loss, np.sqrt(p_loss * (1 - p_loss) / n))}
-    for pct in PERCENTILES:
+    for x in loss_thresholds_usd:
+        p = np.mean(gain < -x, axis=0)
+        out[f"p_loss_over_{x:.0f}"] = (p, np.sqrt(p * (1 - p) / n))
+    for pct in percentiles:
         out[f"p{pct:g}".replace(".", "_")] = percentile(gain, pct, xs)
-    for level in TAIL_LEVELS:
+    for level in tail_levels:
         out.update(tail_measures(gain, level, xs))
     if gain.ndim == 1:
         return {k: (float(v), float(e)) for k, (v, e) in out.items()}

@@ -132,11 +132,14 @@ def _run(args: argparse.Namespace) -> int:
         print(f"\ninterrupted: finished blocks are kept in {out}.partial; "
               f"run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if not args.quiet:
-        m = result.manifest
-        print(format_headline(result.summary, (
-            f"{m['scenario']['name']}: {m['trials']} trials, seed {m['seed']}, "
-            f"{m['timings_s']['total']:.1f} s ({m['member_years_per_second'] / 1e6:.1f} M member-years/s)")))
+    m = result.manifest
+    return _show(result, args.quiet, f"{m['scenario']['name']}: {m['trials']} trials, seed {m['seed']}, "
+                 f"{m['timings_s']['total']:.1f} s ({m['member_years_per_second'] / 1e6:.1f} M member-years/s)")
+
+
+def _show(result, quiet: bool, title: str) -> int:
+    if not quiet:
+        print(format_headline(result.summary, title))
     print(f"results: {result.out}")
     return 0
 
@@ -145,13 +148,9 @@ def _settle(args: argparse.Namespace) -> int:
     from .run import settle_stored_run
 
     result = settle_stored_run(args.run_dir, args.contract, args.out, force=args.force)
-    if not args.quiet:
-        m = result.manifest
-        print(format_headline(result.summary, (
-            f"{args.contract} on {args.run_dir} ({m['trials']} trials): "
-            f"{len(m['variants'])} variant(s) settled in {m['timings_s']['total']:.1f} s")))
-    print(f"results: {result.out}")
-    return 0
+    m = result.manifest
+    return _show(result, args.quiet, f"{args.contract} on {args.run_dir} ({m['trials']} trials): "
+                 f"{len(m['variants'])} variant(s) settled in {m['timings_s']['total']:.1f} s")
 
 
 COLUMNS = {"mean": "mean", "sd": "sd", "p_loss": "P(loss)", "var_95": "VaR95",

@@ -38,7 +38,9 @@ from .scenario import Scenario
 from .streams import Purpose, stream
 
 EXACT_BODY_MAX = 30
-"""Body counts up to this are summed member by member (chosen by measurement, see README)."""
+"""Body counts up to this are summed member by member. Chosen by measurement
+(``benchmarks/bench_body.py``): from 30 members the moment-matched sum's median and
+99.5th percentile are within 1% of the exact sum's in every band of the commercial model."""
 COHORT_CHUNK_KEY = 2**31 - 1
 """Stream sub-key that separates the cohort engine's streams from the member engine's."""
 

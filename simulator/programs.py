@@ -212,6 +212,24 @@ class ProgramPlan:
     strata: list[str]
     operations: Operations
     cost_usd: np.ndarray  # (years, segments)
+    referrals: np.ndarray  # (years, strata) expected flagged members
+
+    def monthly_table(self, first_year: int):
+        """Per month and stratum: flagged members (the year's), members engaged, their share,
+        and the program's cost in the month."""
+        import pandas as pd
+
+        months = self.operations.engaged_by_month.shape[0]
+        rows = []
+        for m in range(months):
+            y = m // MONTHS
+            for s, name in enumerate(self.strata):
+                flagged = self.referrals[y, s]
+                engaged = self.operations.engaged_by_month[m, s]
+                rows.append((first_year + y, m % MONTHS + 1, name, flagged, engaged,
+                             engaged / flagged if flagged else np.nan, self.cost_usd[y].sum() / MONTHS))
+        return pd.DataFrame(rows, columns=["year", "month", "stratum", "flagged_members",
+                                           "engaged_members", "engaged_share", "program_cost_usd"])
 
     def stratum_of_band(self, band_names: list[str]) -> np.ndarray:
         """Stratum index of each band (-1: not flagged)."""
@@ -256,10 +274,12 @@ def _plan(scenario_json: str) -> ProgramPlan:
     scenario = Scenario.model_validate_json(scenario_json)
     program = scenario.program
     assert program is not None
-    ops = simulate_operations(program, expected_referrals(scenario, program), scenario.run.seed)
+    referrals = expected_referrals(scenario, program)
+    ops = simulate_operations(program, referrals, scenario.run.seed)
     members = np.array([s.members for s in scenario.segments.values()], float)
     total = program.staff(scenario.term.years) * program.cost_per_care_manager_usd
-    return ProgramPlan(program, list(program.strata), ops, total[:, None] * members / members.sum())
+    return ProgramPlan(program, list(program.strata), ops, total[:, None] * members / members.sum(),
+                       referrals)
 
 
 def program_plan(scenario) -> ProgramPlan | None:

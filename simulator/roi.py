@@ -17,6 +17,7 @@ import pandas as pd
 from .analysis import risk_measures
 from .compare import horizon_gains
 from .engine import simulate_experience
+from .programs import program_plan
 from .scenario import Scenario
 from .settlement import settle
 
@@ -47,7 +48,6 @@ def compare_designs(scenario: Scenario, jobs: int = 1, horizon: str = "term", se
         gains[name] = horizon_gains(settled, horizon).sel(variant="base").values
         costs[name] = float(experience["program_cost_usd"].sum(["year", "segment"]).mean())
         if design.program is not None:
-            from .programs import program_plan
             seconds["discrete_event"] += program_plan(design).operations.seconds
     names = list(gains)
     g = np.column_stack([gains[n] for n in names])

@@ -19,6 +19,7 @@ import xarray as xr
 from .analysis import summarize
 from .contract import Contract
 from .engine import member_years, resolve_engine, simulate_experience
+from .programs import program_plan
 from .errors import RunError, ScenarioError
 from .rundir import RunFolder, write_json
 from .scenario import Scenario, load_contracts, load_scenario
@@ -89,9 +90,13 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
     experience = simulate_experience(scenario, jobs=jobs, store=folder, progress=progress,
                                      on_block=on_block)
     simulate_s = time.perf_counter() - t0
+    plan = program_plan(scenario)
     try:
         experience.to_netcdf(folder.path("experience.nc"), engine=NETCDF_ENGINE)
         folder.path("scenario.toml").write_text(scenario.source_text)
+        if plan is not None:
+            plan.monthly_table(scenario.term.first_year).to_csv(
+                folder.path("program_operations.csv"), index=False, float_format="%.6g")
     except OSError as err:
         raise RunError(f"cannot write results into {folder.partial}: {err.strerror or err}") from None
     settlement, summary, timings = _settle_and_write(
@@ -108,7 +113,8 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
         "blocks_resumed": folder.resumed_blocks,
         "member_years": simulated,
         "timings_s": {"simulate": round(simulate_s, 3)} | {k: round(v, 3) for k, v in timings.items()}
-                     | {"total": round(time.perf_counter() - t0, 3)},
+                     | {"total": round(time.perf_counter() - t0, 3)}
+                     | ({} if plan is None else {"program_discrete_event": round(plan.operations.seconds, 3)}),
         "member_years_per_second": round(simulated / max(simulate_s, 1e-9)),
     }
     write_json(folder.path("manifest.json"), manifest)

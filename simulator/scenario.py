@@ -237,32 +237,36 @@ class Scenario(StrictModel):
     def designs(self) -> dict[str, Scenario]:
         """This scenario without a program, with its program, and with each alternative design."""
         out = {"no_program": self.model_copy(update={"program": None, "program_designs": {}})}
-        if self.program is None:
-            return out
-        out["base"] = self.model_copy(update={"program_designs": {}})
-        for name, changes in self.program_designs.items():
-            try:
-                program = Program.model_validate(self.program.model_dump() | changes)
-            except ValidationError as err:
-                detail = "; ".join(f"{p}: {m}" for p, m in validation_problems(err))
-                raise ScenarioError(self.source_name, [(f"program_designs.{name}", detail)]) from None
-            out[name] = self.model_copy(update={"program": program, "program_designs": {}})
+        if self.program is not None:
+            out["base"] = self.model_copy(update={"program_designs": {}})
+            for name in self.program_designs:
+                out[name] = self.model_copy(update={"program": self._design(name), "program_designs": {}})
         return out
 
+    def _design(self, name: str) -> Program:
+        """A program design: the [program] keys it names replaced (validated)."""
+        try:
+            return Program.model_validate(self.program.model_dump() | self.program_designs[name])
+        except ValidationError as err:
+            detail = "; ".join(f"{p}: {m}" for p, m in validation_problems(err))
+            raise ValueError(f"program_designs.{name}: {detail}") from None
+
     def _check_program(self) -> None:
-        p = self.program
-        if self.program_designs and p is None:
+        if self.program_designs and self.program is None:
             raise ValueError("program_designs: needs a [program] to vary")
-        if p is None:
+        if self.program is None:
             return
-        if isinstance(p.care_managers, list) and len(p.care_managers) != self.term.years:
-            raise ValueError(f"program.care_managers: expected one number or {self.term.years} "
-                             f"(one per year), got {len(p.care_managers)}")
+        designs = {"program": self.program} | {
+            f"program_designs.{name}": self._design(name) for name in self.program_designs}
         known = {b.name for m in self.cost_models.values() for b in m.bands}
-        for name, stratum in p.strata.items():
-            unknown = sorted(set(stratum.bands) - known)
-            if unknown:
-                raise ValueError(f"program.strata.{name}.bands: no cost band named {unknown}")
+        for where, p in designs.items():
+            if isinstance(p.care_managers, list) and len(p.care_managers) != self.term.years:
+                raise ValueError(f"{where}.care_managers: expected one number or {self.term.years} "
+                                 f"(one per year), got {len(p.care_managers)}")
+            for name, stratum in p.strata.items():
+                unknown = sorted(set(stratum.bands) - known)
+                if unknown:
+                    raise ValueError(f"{where}.strata.{name}.bands: no cost band named {unknown}")
 
     def measured_segments(self) -> list[str]:
         """Segments whose composite quality score comes from the measures' cut points."""

@@ -33,8 +33,9 @@ def small_dict(members: dict[str, int] | None = None, years: int = 3, trials: in
         if isinstance(terms["budget_trend_pct"], list):
             terms["budget_trend_pct"] = terms["budget_trend_pct"][:years]
     data["term"]["years"] = years
-    if isinstance(data.get("program", {}).get("care_managers"), list):
-        data["program"]["care_managers"] = data["program"]["care_managers"][:years]
+    for program in [data.get("program", {}), *data.get("program_designs", {}).values()]:
+        if isinstance(program.get("care_managers"), list):
+            program["care_managers"] = program["care_managers"][:years]
     data["run"].update(trials=trials, trials_per_block=trials_per_block)
     return data
 

@@ -58,3 +58,13 @@ def test_standard_errors_agree_with_the_spread_over_replications(name):
     # with 300 replications the spread's own relative error is about 1/sqrt(600) = 4%;
     # the reported SE must match the observed spread to within 20%
     assert 0.8 < ratio < 1.2, ratio
+
+
+def test_chosen_levels_and_loss_exceedance_probabilities():
+    gain = np.random.default_rng(2).normal(MU, SIGMA, 20_000)
+    got = risk_measures(gain, percentiles=(10.0,), tail_levels=(90.0,), loss_thresholds_usd=(5e6,))
+    assert set(got) == {"mean", "sd", "p_loss", "p_loss_over_5000000", "p10", "var_90", "tvar_90"}
+    value, se = got["p_loss_over_5000000"]
+    assert abs(value - stats.norm.cdf(-5e6, MU, SIGMA)) < 4 * se
+    value, se = got["var_90"]
+    assert abs(value - (-MU + SIGMA * stats.norm.ppf(0.9))) < 4 * se

@@ -27,8 +27,12 @@ def test_run_writes_a_complete_results_folder(tmp_path, scenario_file, capsys):
     out = tmp_path / "res"
     assert run(scenario_file, out, "--jobs", "1") == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "experience.nc", "manifest.json", "scenario.toml", "settlement.nc", "summary.csv"]
+        "experience.nc", "manifest.json", "program_operations.csv", "scenario.toml", "settlement.nc",
+        "summary.csv"]
     assert not (tmp_path / "res.partial").exists()
+    ops = pd.read_csv(out / "program_operations.csv")
+    assert set(ops.stratum) == {"top_1", "top_5", "rising_risk"} and len(ops) == 3 * 12 * 3
+    assert ((ops.engaged_share >= 0) & (ops.engaged_share <= 1)).all()
 
     manifest = json.loads((out / "manifest.json").read_text())
     text = scenario_file.read_text()

@@ -138,3 +138,16 @@ def test_an_equity_scenario_runs_end_to_end_with_rates_disparities_and_payments(
     summary = summarize(settled)
     share = summary.query("variant == 'base' and measure == 'equity_noise_share'")["value"].item()
     assert 0 <= share <= 1
+
+
+def test_lowest_group_bonus_pays_for_the_lowest_groups_improvement():
+    # group b is lowest at baseline (50%); it improves to 53% (true) and is measured at
+    # 54% (27 of 50): 4 of the 5 points for the full bonus -> 0.8 x 0.5% x 1e6 = 4,000
+    terms = EquityTerms.model_validate({"pool_pct": 0.0, "metric": "gap_to_best",
+                                        "measures": {"cbp": {}},
+                                        "lowest_group_bonus": {"pool_pct": 0.5, "full_at_pct_points": 5.0}})
+    exp = MeasureExperience(["cbp"], ["a", "b"], np.array([[[[120, 27]]]]), np.array([[[[200, 50]]]]),
+                            np.array([[[[60.0, 53.0]]]]), np.array([[60.0, 50.0]]), np.array([[200.0, 50.0]]))
+    paid, paid_true, _ = equity_payment(terms, exp, np.full((1, 1), 1e6), np.ones((1, 1)))
+    assert paid[0, 0] == pytest.approx(4_000.0)
+    assert paid_true[0, 0] == pytest.approx(0.6 * 5_000.0)
