@@ -95,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     pg.add_argument("scenario", type=Path)
     pg.add_argument("--trials", type=_positive_int, help="Monte Carlo trials (default: the scenario's)")
     pg.add_argument("--jobs", type=_jobs, default=-1, help="worker processes; -1: one per core")
+    pg.add_argument("--engine", choices=["member", "cohort", "auto"], help="experience engine")
 
     rp = sub.add_parser("report", help="a self-contained HTML report and an Excel workbook of a run")
     rp.add_argument("run_dir", type=Path)
@@ -230,7 +231,7 @@ def _breakeven(args: argparse.Namespace) -> int:
 def _programs(args: argparse.Namespace) -> int:
     from .roi import compare_designs
 
-    scenario = load_scenario(args.scenario).with_run(trials=args.trials)
+    scenario = load_scenario(args.scenario).with_run(trials=args.trials, engine=args.engine)
     jobs = (os.cpu_count() or 1) if args.jobs == -1 else args.jobs
     table, seconds = compare_designs(scenario, jobs=jobs)
     shown = table.copy()
