@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from .costs import CostTables, cumulative, trend_index
+from .costs import CostTables, trend_index
 from .experience import ExperienceBlock, empty_block
 from .programs import program_plan
 from .quality import fill_measures, quality_scores
@@ -167,7 +167,7 @@ def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
     if plan is not None:
         block["program_cost_usd"][:] = plan.cost_usd
     block_key = trials.start // scenario.run.trials_per_block
-    for s, (name, seg) in enumerate(scenario.segments.items()):
+    for s, seg in enumerate(scenario.segments.values()):
         mix = np.ones(1) if q is None else np.array([seg.group_mix[g] for g in q.groups])
         _simulate_segment(scenario, seg, s, mix, index[:, :, s] * seg.cost_factor, attachments, plan,
                           effects, block, _Streams(scenario.run.seed, block_key, s), t_n)

@@ -247,20 +247,24 @@ class ProgramPlan:
 
 
 def expected_referrals(scenario, program: Program) -> np.ndarray:
-    """Expected flagged members per (year, stratum), all segments together."""
-    from .costs import CostTables
+    """Expected flagged members per (year, stratum), all segments together.
+
+    A member is flagged in year y if it stayed from year y-1 (entrants have no history),
+    by its prior band when the prediction is right, else by a band drawn from the mix.
+    """
+    from .costs import CostTables  # costs imports scenario, which imports this module
 
     years = scenario.term.years
     out = np.zeros((years, len(program.strata)))
     acc = program.accuracy_pct / 100
     for seg in scenario.segments.values():
         tables = CostTables.from_model(scenario.cost_models[seg.cost_model])
-        names = [b.name for b in scenario.cost_models[seg.cost_model].bands]
+        names = scenario.cost_models[seg.cost_model].band_names
         churn = seg.churn_pct / 100
-        prior = np.vstack([tables.start_mix(churn), tables.band_mix_by_year(churn, years)[:-1]])
-        stay = prior @ ((1 - tables.death_prob) * (1 - churn))  # share with a history next year
-        predicted = acc * prior * ((1 - tables.death_prob) * (1 - churn)) + (1 - acc) * stay[:, None] * \
-            tables.start_mix(churn)[None, :]
+        mix = tables.start_mix(churn)
+        prior = np.vstack([mix, tables.band_mix_by_year(churn, years)[:-1]])   # last year's bands
+        stayers = prior * (1 - tables.death_prob) * (1 - churn)
+        predicted = acc * stayers + (1 - acc) * stayers.sum(1, keepdims=True) * mix
         for i, stratum in enumerate(program.strata.values()):
             idx = [names.index(b) for b in stratum.bands if b in names]
             out[:, i] += seg.members * predicted[:, idx].sum(axis=1)
