@@ -155,14 +155,17 @@ def _care_management(program: ProgramInTrial, arrays: _BandArrays, prior: np.nda
 
     The predicted band is the prior-year band with probability ``accuracy``, else a
     band drawn from the population mix; entrants have no history and are not flagged."""
-    right = draws.stratify.random(n, np.float32) < program.accuracy
-    guess = _pick(arrays.initial, draws.stratify.random(n, np.float32))
-    predicted = np.where(right, prior, guess)
+    predicted = prior.copy()
+    wrong = draws.stratify.random(n, np.float32) >= program.accuracy
+    predicted[wrong] = _pick(arrays.initial, draws.stratify.random(int(np.count_nonzero(wrong)), np.float32))
     flagged = np.take(program.stratum_of_band, predicted)
     flagged[new] = -1
-    share = np.append(program.engaged_fraction[year], 0.0).astype(np.float32)  # index -1: none
-    engaged = np.where(draws.engagement.random(n, np.float32) < np.take(share, flagged), flagged, -1)
-    return flagged, engaged.astype(flagged.dtype)
+    engaged = np.full(n, -1, flagged.dtype)
+    who = np.flatnonzero(flagged >= 0)  # one engagement draw per flagged member
+    chance = np.take(program.engaged_fraction[year].astype(np.float32), flagged[who])
+    take_up = draws.engagement.random(who.size, np.float32) < chance
+    engaged[who[take_up]] = flagged[who[take_up]]
+    return flagged, engaged
 
 
 def _churns(draws: _Draws, n: int, churn: float) -> np.ndarray:
