@@ -21,7 +21,8 @@ from functools import cached_property
 import numpy as np
 from scipy import special, stats
 
-from .scenario import CostModel, Scenario
+from .population import CostModel
+from .scenario import Scenario
 from .streams import Purpose, stream
 
 MEAN_MONTHS_LOST_AT_DEATH = 5.5
