@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.cohort_engine import BandSeverities
-from simulator.costs import CostTables
+from simulator.costs import BandSeverities, CostTables
 from simulator.scenario import scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]

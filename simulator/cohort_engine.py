@@ -28,9 +28,8 @@ program plan are shared with the member engine.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
-from .costs import CostTables, trend_index
+from .costs import BandSeverities, CostTables, trend_index
 from .experience import ExperienceBlock, empty_block
 from .programs import program_plan
 from .quality import fill_measures, quality_scores
@@ -43,51 +42,6 @@ EXACT_BODY_MAX = 30
 99.5th percentile are within 1% of the exact sum's in every band of the commercial model."""
 COHORT_CHUNK_KEY = 2**31 - 1
 """Stream sub-key that separates the cohort engine's streams from the member engine's."""
-
-
-class BandSeverities:
-    """Severity of every band as arrays: the operations the cohort engine needs."""
-
-    def __init__(self, tables: CostTables):
-        sev = tables.severities
-        self.gamma = np.array([s.family == "gamma" for s in sev])
-        cv = np.array([s.cv for s in sev])
-        mean = tables.band_means
-        self.sigma = np.sqrt(np.log1p(cv**2))
-        self.mu = np.log(mean) - self.sigma**2 / 2
-        self.shape = 1 / cv**2
-        self.scale = mean * cv**2
-
-    def sf(self, b: np.ndarray, x: np.ndarray) -> np.ndarray:
-        log = special.ndtr((self.mu[b] - np.log(x)) / self.sigma[b])
-        if not self.gamma.any():
-            return log
-        return np.where(self.gamma[b], special.gammaincc(self.shape[b], x / self.scale[b]), log)
-
-    def ppf(self, b: np.ndarray, u: np.ndarray) -> np.ndarray:
-        log = np.exp(self.mu[b] + self.sigma[b] * special.ndtri(u))
-        if not self.gamma.any():
-            return log
-        return np.where(self.gamma[b], self.scale[b] * special.gammaincinv(self.shape[b], u), log)
-
-    def isf(self, b: np.ndarray, v: np.ndarray) -> np.ndarray:
-        log = np.exp(self.mu[b] - self.sigma[b] * special.ndtri(v))
-        if not self.gamma.any():
-            return log
-        return np.where(self.gamma[b], self.scale[b] * special.gammainccinv(self.shape[b], v), log)
-
-    def partial_moments(self, b: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, ...]:
-        """P(X <= x) and E[X^j; X <= x] for j = 1, 2, 3."""
-        z = (np.log(x) - self.mu[b]) / self.sigma[b]
-        s = self.sigma[b]
-        out = [special.ndtr(z)] + [np.exp(j * self.mu[b] + j**2 * s**2 / 2) * special.ndtr(z - j * s)
-                                   for j in (1, 2, 3)]
-        if self.gamma.any():
-            k, th = self.shape[b], self.scale[b]
-            gam = [special.gammainc(k, x / th)] + [
-                th**j * special.poch(k, j) * special.gammainc(k + j, x / th) for j in (1, 2, 3)]
-            out = [np.where(self.gamma[b], g, o) for g, o in zip(gam, out)]
-        return tuple(out)
 
 
 def cell_costs(sev: BandSeverities, band: np.ndarray, count: np.ndarray, mult: np.ndarray,

@@ -71,9 +71,6 @@ def _sizes(scenario: Scenario, n_trials: int) -> dict[str, int]:
             "stratum": 0 if scenario.program is None else len(scenario.program.strata)}
 
 
-def _shape(var: Variable, scenario: Scenario, n_trials: int) -> tuple[int, ...]:
-    sizes = _sizes(scenario, n_trials)
-    return tuple(sizes[d] for d in var.dims)
 
 
 def baseline_variables(scenario: Scenario) -> dict[str, tuple]:
@@ -95,7 +92,8 @@ def baseline_variables(scenario: Scenario) -> dict[str, tuple]:
 
 def empty_block(scenario: Scenario, n_trials: int) -> ExperienceBlock:
     """Zeroed arrays for ``n_trials`` trials, to be filled by an engine."""
-    return {name: np.zeros(_shape(v, scenario, n_trials), v.dtype) for name, v in VARIABLES.items()}
+    sizes = _sizes(scenario, n_trials)
+    return {name: np.zeros(tuple(sizes[d] for d in v.dims), v.dtype) for name, v in VARIABLES.items()}
 
 
 def experience_dataset(blocks: list[ExperienceBlock], scenario: Scenario,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .costs import CostTables, cumulative, trend_index
+from .costs import BandSeverities, CostTables, cumulative, trend_index
 from .programs import program_plan
 from .quality import fill_measures, quality_scores
 from .experience import ExperienceBlock, empty_block
@@ -86,9 +86,9 @@ class _BandArrays:
         self.entrant = cumulative(tables.entrant_mix)[:-1].astype(np.float32)
         self.initial = cumulative(tables.start_mix(churn))[:-1].astype(np.float32)
         self.lognormal = all(s.family == "lognormal" for s in sev)
-        sigma = np.array([np.sqrt(np.log1p(s.cv**2)) for s in sev])
-        self.log_scale = (np.log(tables.band_means) - sigma**2 / 2).astype(np.float32)
-        self.sigma = sigma.astype(np.float32)
+        params = BandSeverities(tables)
+        self.log_scale = params.mu.astype(np.float32)
+        self.sigma = params.sigma.astype(np.float32)
         self.zero_prob = tables.zero_prob.astype(np.float32)
         self.death_prob = tables.death_prob.astype(np.float32)
         self.has_zero = bool(tables.zero_prob.any())

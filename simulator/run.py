@@ -130,11 +130,8 @@ def settle_stored_run(run_dir: str | Path, contract_file: str | Path, out: str |
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     run_dir, contract_file = Path(run_dir), Path(contract_file)
-    if not (run_dir / "manifest.json").is_file() or not (run_dir / "experience.nc").is_file():
-        raise RunError(f"{run_dir} is not a complete vbcsim run (no manifest.json or experience.nc)")
-    scenario = load_scenario(run_dir / "scenario.toml")
+    scenario, experience = _stored_inputs(run_dir)
     contracts = load_contracts(contract_file, scenario)
-    experience = xr.load_dataset(run_dir / "experience.nc", engine=NETCDF_ENGINE)
     _check_attachments(contracts, experience, contract_file)
     text = contract_file.read_text(encoding="utf-8")
     out = Path(out) if out else run_dir / "settlements" / contract_file.stem
@@ -166,13 +163,20 @@ def open_run(folder: str | Path) -> StoredRun:
     """Load a finished run (or a ``settlements/NAME`` folder inside one) for analysis."""
     folder = Path(folder)
     run_dir = folder.parents[1] if folder.parent.name == "settlements" else folder
-    needed = [run_dir / "scenario.toml", run_dir / "experience.nc", folder / "settlement.nc"]
+    if not (folder / "settlement.nc").is_file():
+        raise RunError(f"{folder} is not a complete vbcsim run (missing {folder / 'settlement.nc'})")
+    return StoredRun(*_stored_inputs(run_dir),
+                     xr.load_dataset(folder / "settlement.nc", engine=NETCDF_ENGINE))
+
+
+def _stored_inputs(run_dir: Path) -> tuple[Scenario, xr.Dataset]:
+    """The scenario and experience of a finished run."""
+    needed = [run_dir / "manifest.json", run_dir / "scenario.toml", run_dir / "experience.nc"]
     missing = [str(p) for p in needed if not p.is_file()]
     if missing:
-        raise RunError(f"{folder} is not a complete vbcsim run (missing {', '.join(missing)})")
-    return StoredRun(load_scenario(run_dir / "scenario.toml"),
-                     xr.load_dataset(run_dir / "experience.nc", engine=NETCDF_ENGINE),
-                     xr.load_dataset(folder / "settlement.nc", engine=NETCDF_ENGINE))
+        raise RunError(f"{run_dir} is not a complete vbcsim run (missing {', '.join(missing)})")
+    return (load_scenario(run_dir / "scenario.toml"),
+            xr.load_dataset(run_dir / "experience.nc", engine=NETCDF_ENGINE))
 
 
 def _check_attachments(contracts: dict[str, Contract], experience: xr.Dataset, source: Path) -> None:

@@ -58,7 +58,7 @@ class Evaluator:
 
     def gains(self, contracts: dict[str, Contract]) -> np.ndarray:
         """(trial, variant) gains of the given contracts."""
-        settled = settle(self.experience, contracts, self.discount_rate_pct)
+        settled = settle(self.experience, contracts, self.discount_rate_pct, outputs=("provider_gain_usd",))
         return horizon_gains(settled, self.horizon, self.segment).values
 
     def with_terms(self, changes: dict[str, Any]) -> Contract:

@@ -8,8 +8,8 @@ from scipy import stats
 
 from conftest import reference_dict, small_dict
 from simulator.analysis import risk_measures
-from simulator.cohort_engine import BandSeverities, cell_costs
-from simulator.costs import CostTables
+from simulator.cohort_engine import cell_costs
+from simulator.costs import BandSeverities, CostTables
 from simulator.engine import resolve_engine, simulate_experience
 from simulator.scenario import scenario_from_dict
 from simulator.settlement import settle
