@@ -50,14 +50,6 @@ class Severity:
     def var(self) -> float:
         return (self.cv * self.mean) ** 2
 
-    def from_normal(self, z: np.ndarray) -> np.ndarray:
-        """Cost with the quantile of standard normal score ``z`` (monotone map)."""
-        if self.family == "lognormal":
-            sigma = self.dist.kwds["s"]
-            return self.dist.kwds["scale"] * np.exp(sigma * z)
-        upper = z > 0  # use the survival function there to keep tail precision
-        return np.where(upper, self.dist.isf(special.ndtr(-z)), self.dist.ppf(special.ndtr(z)))
-
     def excess_mean(self, attachment: float) -> float:
         """Expected cost above ``attachment``: E[(X - a)+]."""
         a = attachment

@@ -1,68 +1,56 @@
-"""The member engine: every member simulated, year by year, chunk by chunk.
+"""The member engine: every member simulated, year by year, in one compiled loop.
 
 Each segment's members are split into fixed-size chunks; each (trial,
-segment, chunk) has its own streams per random purpose, so results depend
-only on the scenario and the seed. A member-year goes through:
+segment, chunk) has its own stream per random purpose, so results depend
+only on the scenario and the seed. A chunk's members are simulated one after
+another through the whole term (numba kernel, state in registers, no
+member-level arrays). A member-year goes through:
 
-1. cost: zero with the band's zero-cost probability, else the band's severity
-   at the member's normal score, times the segment's cost level that year;
+1. cost: zero with the band's zero-cost probability, else a draw from the
+   band's severity, times the segment's cost level that year (and, if
+   engaged by care management, times one minus the program's effect);
 2. death (band probability; month of death uniform on 1..12, exposure ends
    then, the year's cost is still incurred);
 3. churn at year end (survivors leave with the segment's churn rate);
 4. next band: the transition matrix for stayers, the entrant mix for the
    slots of leavers and decedents (the population size stays constant).
 
-Only per-(trial, year, segment) aggregates leave a chunk.
+Only per-(trial, year, segment) aggregates leave a chunk. Draws are made only
+where needed (no severity for a zero-cost year, no churn draw for a
+decedent); each purpose keeps its own stream, so a program switched on or a
+contract term changed never moves the cost draws.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from .costs import BandSeverities, CostTables, cumulative, trend_index
+from .experience import ExperienceBlock, empty_block
+from .jit_random import gamma, normal, stream_states, uniform
 from .programs import program_plan
 from .quality import fill_measures, quality_scores
-from .experience import ExperienceBlock, empty_block
 from .scenario import Scenario
-from .streams import Purpose, stream
+from .streams import Purpose
 
 MEMBER_CHUNK = 1 << 17
 """Members per chunk. Part of the random-stream layout: changing it changes the draws."""
 
-BAND_DTYPE = np.int16
+PURPOSES = [Purpose.INITIAL_BAND, Purpose.TRANSITION, Purpose.ZERO_COST, Purpose.SEVERITY,
+            Purpose.DEATH, Purpose.ENTRY, Purpose.GROUP, Purpose.STRATIFY]
+"""The streams of one chunk, in the row order of its state array. One uniform from the
+DEATH stream decides death and churn together; one from STRATIFY decides the care-management
+stratum and engagement together (so the draws of a stream never depend on other outcomes)."""
+_INITIAL, _TRANSITION, _ZERO, _SEVERITY, _YEAR_END, _ENTRY, _GROUP, _STRATIFY = range(len(PURPOSES))
 
-
-@dataclass(frozen=True)
-class MemberYear:
-    """One simulated year of a chunk of members (arrays aligned by member slot)."""
-
-    band: np.ndarray
-    cost_usd: np.ndarray
-    died: np.ndarray
-    months_lost: float
-    leaves: np.ndarray
-    risk_score: np.ndarray
-    risk_score_months_lost: float
-    group: np.ndarray | None
-    flagged: np.ndarray | None = None
-    engaged: np.ndarray | None = None
-
-
-class _Draws:
-    """The streams of one (trial, segment, chunk)."""
-
-    def __init__(self, seed: int, trial: int, segment: int, chunk: int):
-        def make(purpose: Purpose) -> np.random.Generator:
-            return stream(seed, trial, purpose, segment, chunk)
-
-        self.initial, self.transition, self.zero = (make(p) for p in (
-            Purpose.INITIAL_BAND, Purpose.TRANSITION, Purpose.ZERO_COST))
-        self.severity, self.churn, self.death, self.entry, self.group = (make(p) for p in (
-            Purpose.SEVERITY, Purpose.CHURN, Purpose.DEATH, Purpose.ENTRY, Purpose.GROUP))
-        self.stratify, self.engagement = make(Purpose.STRATIFY), make(Purpose.ENGAGEMENT)
+# Columns of the per-band parameter table handed to the kernel.
+_ZERO_PROB, _DEATH_PROB, _LEAVE_PROB, _LOG_SCALE, _SIGMA, _SHAPE, _SCALE, _IS_GAMMA, _SCORE = range(9)
+# Columns of the per-year totals the kernel adds to.
+TOTALS = ("member_months", "risk_score_member_months", "allowed_usd", "deaths", "leavers")
+_MONTHS, _SCORE_MONTHS, _ALLOWED, _DEATHS, _LEAVERS = range(len(TOTALS))
 
 
 @dataclass(frozen=True)
@@ -74,158 +62,239 @@ class ProgramInTrial:
     engaged_fraction: np.ndarray  # (years, strata) chance a flagged member engages
     effects: np.ndarray           # (years, strata) cost reduction of an engaged member-year
 
+    def outcome_probabilities(self, guess_mix: np.ndarray) -> np.ndarray:
+        """Chance of each care-management outcome of a stayer, by year and prior band:
+        (years, bands, 1 + 2 strata), the outcomes being not flagged, then for each stratum
+        flagged and engaged, flagged and not engaged.
 
-class _BandArrays:
-    """Per-band lookup tables in the dtypes the hot loop wants."""
-
-    def __init__(self, tables: CostTables, churn: float):
-        sev = tables.severities
-        # thresholds[k][b]: P(next band <= k | band b); comparisons beat searchsorted
-        # for a handful of bands
-        self.thresholds = np.ascontiguousarray(cumulative(tables.transition)[:, :-1].T, np.float32)
-        self.entrant = cumulative(tables.entrant_mix)[:-1].astype(np.float32)
-        self.initial = cumulative(tables.start_mix(churn))[:-1].astype(np.float32)
-        self.lognormal = all(s.family == "lognormal" for s in sev)
-        params = BandSeverities(tables)
-        self.log_scale = params.mu.astype(np.float32)
-        self.sigma = params.sigma.astype(np.float32)
-        self.zero_prob = tables.zero_prob.astype(np.float32)
-        self.death_prob = tables.death_prob.astype(np.float32)
-        self.has_zero = bool(tables.zero_prob.any())
-        self.has_death = bool(tables.death_prob.any())
-        scores, self.entrant_score = tables.prospective_scores(churn)
-        self.scores = scores.astype(np.float32)
+        The predicted band is the prior band with probability ``accuracy``, else a band
+        drawn from ``guess_mix``; the member is flagged into the predicted band's stratum."""
+        strata = self.effects.shape[1]
+        in_stratum = self.stratum_of_band[:, None] == np.arange(strata)          # (bands, S)
+        flagged = self.accuracy * in_stratum + (1 - self.accuracy) * (guess_mix @ in_stratum)
+        engage = np.asarray(self.engaged_fraction, float)[:, None, :]            # (years, 1, S)
+        out = np.empty((engage.shape[0], len(guess_mix), 1 + 2 * strata))
+        out[..., 0] = 1 - flagged.sum(axis=1)
+        out[..., 1::2] = flagged * engage
+        out[..., 2::2] = flagged * (1 - engage)
+        return out
 
 
-def member_years(tables: CostTables, members: int, levels: np.ndarray, churn: float,
-                 draws: _Draws, group_mix: np.ndarray | None = None,
-                 program: ProgramInTrial | None = None) -> Iterator[MemberYear]:
-    """Simulate ``members`` member slots over ``len(levels)`` years.
+@dataclass(frozen=True)
+class ChunkModel:
+    """The inputs of the kernel for one segment and trial, as flat arrays."""
+
+    band: np.ndarray              # (bands, 9) parameter table, columns as above
+    initial_cut: np.ndarray       # cumulative start mix (also the stratifier's guess mix)
+    transition_cut: np.ndarray    # (bands, bands) cumulative transition rows
+    entrant_cut: np.ndarray
+    entrant_score: float
+    log_level: np.ndarray         # (years,) log of the cost level
+    group_cut: np.ndarray         # cumulative group mix, empty without groups
+    program_cut: np.ndarray       # (years, bands, outcomes) by prior band; empty without a program
+    effects: np.ndarray           # (years, strata)
+    attachments: np.ndarray       # ascending
+
+    @classmethod
+    def build(cls, tables: CostTables, churn: float, levels: np.ndarray,
+              attachments: np.ndarray, group_mix: np.ndarray | None = None,
+              program: ProgramInTrial | None = None) -> ChunkModel:
+        sev = BandSeverities(tables)
+        scores, entrant_score = tables.prospective_scores(churn)
+        leave = tables.death_prob + (1 - tables.death_prob) * churn
+        band = np.column_stack([tables.zero_prob, tables.death_prob, leave, sev.mu, sev.sigma,
+                                sev.shape, sev.scale, sev.gamma.astype(float), scores])
+        start = tables.start_mix(churn)
+        return cls(
+            band=np.ascontiguousarray(band), initial_cut=cumulative(start),
+            transition_cut=cumulative(tables.transition), entrant_cut=cumulative(tables.entrant_mix),
+            entrant_score=entrant_score, log_level=np.log(np.asarray(levels, float)),
+            group_cut=np.zeros(0) if group_mix is None else cumulative(group_mix),
+            program_cut=(np.zeros((len(levels), tables.n_bands, 0)) if program is None
+                         else cumulative(program.outcome_probabilities(start))),
+            effects=(np.zeros((len(levels), 0)) if program is None
+                     else np.asarray(program.effects, float)),
+            attachments=np.asarray(attachments, float))
+
+
+@dataclass
+class ChunkTotals:
+    """Per-year aggregates of a chunk (the kernel adds to them)."""
+
+    totals: np.ndarray      # (years, len(TOTALS))
+    excess: np.ndarray      # (years, attachments)
+    claimants: np.ndarray   # (years, attachments)
+    groups: np.ndarray      # (years, groups)
+    flagged: np.ndarray     # (years, strata)
+    engaged: np.ndarray     # (years, strata)
+
+    @classmethod
+    def zeros(cls, model: ChunkModel) -> ChunkTotals:
+        years, strata = model.effects.shape
+        return cls(np.zeros((years, len(TOTALS))), np.zeros((years, model.attachments.size)),
+                   np.zeros((years, model.attachments.size), np.int64),
+                   np.zeros((years, model.group_cut.size), np.int64),
+                   np.zeros((years, strata), np.int64), np.zeros((years, strata), np.int64))
+
+
+@dataclass(frozen=True)
+class MemberPaths:
+    """Member-level record of a chunk (for calibration checks): cost and leaving by year."""
+
+    cost_usd: np.ndarray  # (years, members)
+    leaves: np.ndarray    # (years, members) left at the end of the year (death or churn)
+
+
+def simulate_chunk(model: ChunkModel, members: int, state: np.ndarray,
+                   paths: MemberPaths | None = None) -> ChunkTotals:
+    """Simulate ``members`` member slots over the term from the streams in ``state``.
 
     The slots start in the base year (the year before year 1) and pass one year end
-    before year 1, so year-1 members have a history (for prospective risk scores)
-    and the entrants of that year end, as every later year has.
-
-    Parameters
-    ----------
-    tables
-        The cost model.
-    members
-        Number of member slots (constant: leavers are replaced).
-    levels
-        Cost level multiplier per year (cost factor x trend index).
-    churn
-        Annual probability that a surviving member leaves.
-    draws
-        The streams to draw from.
-    group_mix
-        Probabilities of the race/ethnicity groups, for members and entrants alike.
-    program
-        Care management: flagged members engage with the program's engaged share and
-        an engaged member-year costs less by the stratum's effect.
+    before year 1, so year-1 members have a history (for prospective risk scores and
+    the care-management stratifier) and the entrants of that year end, as every later
+    year has. ``paths``, when given, receives every member's cost and leaving.
     """
-    arrays = _BandArrays(tables, churn)
-    band = _pick(arrays.initial, draws.initial.random(members, np.float32))
-    group_cut = None if group_mix is None else cumulative(group_mix)[:-1].astype(np.float32)
-    group = None if group_cut is None else _pick(group_cut, draws.group.random(members, np.float32))
-    leaves = _deaths(arrays, band, draws, members)[0] | _churns(draws, members, churn)
-    for y, level in enumerate(levels):
-        prior, new = band, leaves
-        score = np.take(arrays.scores, band)
-        band = _year_end(arrays, band, leaves, draws, members)
-        score[leaves] = arrays.entrant_score
-        if group is not None:
-            group[leaves] = _pick(group_cut, draws.group.random(int(np.count_nonzero(leaves)),
-                                                                np.float32))
-        cost = _cost(tables, arrays, band, np.float32(np.log(level)), draws, members)
-        flagged = engaged = None
-        if program is not None:
-            flagged, engaged = _care_management(program, arrays, prior, new, y, draws, members)
-            on = engaged >= 0
-            cost[on] *= (1 - program.effects[y, engaged[on]]).astype(np.float32)
-        died, lost = _deaths(arrays, band, draws, members)
-        leaves = died | _churns(draws, members, churn)
-        yield MemberYear(band, cost, died, float(lost.sum()), leaves, score,
-                         float(score[died] @ lost), group, flagged, engaged)
-
-
-def _care_management(program: ProgramInTrial, arrays: _BandArrays, prior: np.ndarray,
-                     new: np.ndarray, year: int, draws: _Draws, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratum of each flagged member and of each engaged one (-1: none).
-
-    The predicted band is the prior-year band with probability ``accuracy``, else a
-    band drawn from the population mix; entrants have no history and are not flagged."""
-    predicted = prior.copy()
-    wrong = draws.stratify.random(n, np.float32) >= program.accuracy
-    predicted[wrong] = _pick(arrays.initial, draws.stratify.random(int(np.count_nonzero(wrong)), np.float32))
-    flagged = np.take(program.stratum_of_band, predicted)
-    flagged[new] = -1
-    engaged = np.full(n, -1, flagged.dtype)
-    who = np.flatnonzero(flagged >= 0)  # one engagement draw per flagged member
-    chance = np.take(program.engaged_fraction[year].astype(np.float32), flagged[who])
-    take_up = draws.engagement.random(who.size, np.float32) < chance
-    engaged[who[take_up]] = flagged[who[take_up]]
-    return flagged, engaged
-
-
-def _churns(draws: _Draws, n: int, churn: float) -> np.ndarray:
-    return draws.churn.random(n, np.float32) < churn
-
-
-def _year_end(arrays: _BandArrays, band: np.ndarray, leaves: np.ndarray, draws: _Draws,
-              n: int) -> np.ndarray:
-    """Next year's bands: transition for stayers, the entrant mix in leavers' slots."""
-    u = draws.transition.random(n, np.float32)
-    next_band = np.zeros(n, BAND_DTYPE)
-    for row in arrays.thresholds:
-        next_band += u > np.take(row, band)
-    next_band[leaves] = _pick(arrays.entrant, draws.entry.random(int(np.count_nonzero(leaves)),
-                                                                  np.float32))
-    return next_band
-
-
-def _pick(thresholds: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Category of each uniform ``u`` given cumulative ``thresholds`` (all but the last)."""
-    out = np.zeros(u.size, BAND_DTYPE)
-    for t in thresholds:
-        out += u > t
+    out = ChunkTotals.zeros(model)
+    record = paths if paths is not None else MemberPaths(np.zeros((0, 0)), np.zeros((0, 0), bool))
+    _kernel(members, model.band, model.initial_cut, model.transition_cut, model.entrant_cut,
+            model.entrant_score, model.log_level, model.group_cut, model.program_cut,
+            model.effects, model.attachments, state, out.totals,
+            out.excess, out.claimants, out.groups, out.flagged, out.engaged, record.cost_usd,
+            record.leaves)
     return out
 
 
-def _cost(tables: CostTables, arrays: _BandArrays, band: np.ndarray, log_level: np.float32,
-          draws: _Draws, n: int) -> np.ndarray:
-    z = draws.severity.standard_normal(n, np.float32)
-    cost = np.exp(np.take(arrays.log_scale, band) + log_level + np.take(arrays.sigma, band) * z)
-    if not arrays.lognormal:
-        level = np.exp(np.float64(log_level))
-        for b, sev in enumerate(tables.severities):
-            if sev.family != "lognormal":
-                mask = band == b
-                cost[mask] = level * sev.from_normal(z[mask].astype(np.float64))
-    if arrays.has_zero:
-        cost[draws.zero.random(n, np.float32) < np.take(arrays.zero_prob, band)] = 0.0
-    return cost
+@njit(inline="always")
+def _pick(cut: np.ndarray, u: float) -> int:
+    """Category of uniform ``u`` given cumulative probabilities ``cut`` (last one 1)."""
+    k = 0
+    for i in range(cut.size - 1):
+        k += u >= cut[i]
+    return k
 
 
-def _deaths(arrays: _BandArrays, band: np.ndarray, draws: _Draws, n: int
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Who dies this year, and the months of exposure each decedent loses."""
-    if not arrays.has_death:
-        return np.zeros(n, bool), np.zeros(0, np.float32)
-    u = draws.death.random(n, np.float32)
-    p = np.take(arrays.death_prob, band)
-    died = u < p
-    # Given death, u/p is uniform on (0, 1): the month of death is floor(12 u/p) + 1.
-    month = np.floor(12 * u[died] / p[died]) + 1
-    return died, 12 - month
+@njit(inline="always")
+def _pick_row(cut: np.ndarray, row: int, u: float) -> int:
+    """:func:`_pick` on row ``row`` of a table of cumulative probabilities (no row view:
+    a view inside the loop would cost reference counting)."""
+    k = 0
+    for i in range(cut.shape[1] - 1):
+        k += u >= cut[row, i]
+    return k
+
+
+@njit(inline="always")
+def _pick_cell(cut: np.ndarray, i: int, j: int, u: float) -> int:
+    """:func:`_pick` on cell ``(i, j)`` of a 3-d table of cumulative probabilities."""
+    k = 0
+    for n in range(cut.shape[2] - 1):
+        k += u >= cut[i, j, n]
+    return k
+
+
+@njit(inline="always")
+def _year_end(band: np.ndarray, b: int, state: np.ndarray) -> tuple[bool, bool, float]:
+    """Whether the member dies this year, leaves at its end (death or churn), and the
+    months of exposure lost to death. One uniform decides: below the death probability
+    ``p`` the member dies (and ``u/p``, uniform, gives the month of death), below
+    ``p + (1 - p) churn`` a survivor leaves."""
+    u = uniform(state, _YEAR_END)
+    p = band[b, _DEATH_PROB]
+    if u < p:  # month of death floor(12 u/p) + 1; exposure ends then
+        return True, True, 11.0 - np.floor(12.0 * u / p)
+    return False, u < band[b, _LEAVE_PROB], 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _kernel(members, band, initial_cut, transition_cut, entrant_cut, entrant_score,
+            log_level, group_cut, program_cut, effects, attachments, state,
+            totals, excess, claimants, groups, flagged, engaged, record_cost, record_leaves):
+    # Year by year over all members (not member by member over the years): consecutive
+    # members are independent, so the processor overlaps them, and the year's totals
+    # stay in registers.
+    has_groups, has_program = group_cut.size > 0, effects.shape[1] > 0
+    record = record_cost.shape[0] > 0
+    band_of = np.empty(members, np.int64)
+    group_of = np.zeros(members, np.int64)
+    leaves_of = np.empty(members, np.bool_)
+    for m in range(members):  # the base year: a band, a group, and its year end
+        band_of[m] = _pick(initial_cut, uniform(state, _INITIAL))
+        if has_groups:
+            group_of[m] = _pick(group_cut, uniform(state, _GROUP))
+        leaves_of[m] = _year_end(band, band_of[m], state)[1]
+    for y in range(log_level.size):
+        level = np.exp(log_level[y])
+        allowed = score_sum = months_lost = score_months_lost = 0.0
+        deaths = leavers = 0
+        for m in range(members):
+            prior, new = band_of[m], leaves_of[m]
+            if new:
+                b = _pick(entrant_cut, uniform(state, _ENTRY))
+                score = entrant_score
+                if has_groups:
+                    group_of[m] = _pick(group_cut, uniform(state, _GROUP))
+            else:
+                score = band[prior, _SCORE]
+                b = _pick_row(transition_cut, prior, uniform(state, _TRANSITION))
+            cost = 0.0
+            if band[b, _ZERO_PROB] == 0.0 or uniform(state, _ZERO) >= band[b, _ZERO_PROB]:
+                if band[b, _IS_GAMMA] > 0.0:
+                    cost = level * band[b, _SCALE] * gamma(state, _SEVERITY, band[b, _SHAPE])
+                else:
+                    # single-precision exp: a relative error of about 1e-6 in a
+                    # member's cost, and markedly faster than the double one
+                    cost = float(np.exp(np.float32(band[b, _LOG_SCALE] + log_level[y]
+                                                   + band[b, _SIGMA] * normal(state, _SEVERITY))))
+            if has_program and not new:  # entrants have no history to be flagged on
+                outcome = _pick_cell(program_cut, y, prior, uniform(state, _STRATIFY))
+                if outcome > 0:
+                    stratum = (outcome - 1) // 2
+                    flagged[y, stratum] += 1
+                    if outcome % 2 == 1:
+                        engaged[y, stratum] += 1
+                        cost *= 1.0 - effects[y, stratum]
+            died, leaves, lost = _year_end(band, b, state)
+            allowed += cost
+            score_sum += score
+            leavers += leaves
+            if died:
+                deaths += 1
+                months_lost += lost
+                score_months_lost += score * lost
+            for k in range(attachments.size):
+                if cost <= attachments[k]:
+                    break
+                excess[y, k] += cost - attachments[k]
+                claimants[y, k] += 1
+            if has_groups:
+                groups[y, group_of[m]] += 1
+            if record:
+                record_cost[y, m] = cost
+                record_leaves[y, m] = leaves
+            band_of[m], leaves_of[m] = b, leaves
+        totals[y, _MONTHS] += 12.0 * members - months_lost
+        totals[y, _SCORE_MONTHS] += 12.0 * score_sum - score_months_lost
+        totals[y, _ALLOWED] += allowed
+        totals[y, _DEATHS] += deaths
+        totals[y, _LEAVERS] += leavers
+
+
+def member_paths(tables: CostTables, members: int, levels: np.ndarray, churn: float,
+                 seed: int, trial: int = 0) -> MemberPaths:
+    """Every member's cost and leaving over ``len(levels)`` years (one segment, one chunk's
+    streams), for checking the cost model against member-level calibration targets."""
+    paths = MemberPaths(np.zeros((len(levels), members)), np.zeros((len(levels), members), bool))
+    simulate_chunk(ChunkModel.build(tables, churn, levels, np.zeros(0)), members,
+                   stream_states(seed, trial, PURPOSES, 0, 0), paths)
+    return paths
 
 
 def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
     """Experience aggregates of ``trials`` (the engine interface)."""
     block = empty_block(scenario, len(trials))
     attachments = np.array(scenario.stop_loss_attachments())
-    segments = list(scenario.segments.items())
-    tables = [CostTables.from_model(scenario.cost_models[seg.cost_model]) for _, seg in segments]
+    segments = list(scenario.segments.values())
+    tables = [CostTables.from_model(scenario.cost_models[seg.cost_model]) for seg in segments]
     groups = None if scenario.quality is None else scenario.quality.groups
     plan = program_plan(scenario)
     if plan is not None:
@@ -235,39 +304,28 @@ def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
         index = trend_index(scenario, trial)
         block["trend_index"][i] = index
         block["quality_score_pct"][i] = quality_scores(scenario, trial)
-        for s, (_, seg) in enumerate(segments):
-            levels = seg.cost_factor * index[:, s]
-            mix = None if groups is None else np.array([seg.group_mix[g] for g in groups])
+        for s, seg in enumerate(segments):
             program = None if plan is None else ProgramInTrial(
                 plan.stratum_of_band(scenario.cost_models[seg.cost_model].band_names),
                 plan.program.accuracy_pct / 100, plan.operations.engaged_fraction, effects)
+            model = ChunkModel.build(
+                tables[s], seg.churn_pct / 100, seg.cost_factor * index[:, s], attachments,
+                None if groups is None else np.array([seg.group_mix[g] for g in groups]), program)
             for chunk, start in enumerate(range(0, seg.members, MEMBER_CHUNK)):
-                n = min(MEMBER_CHUNK, seg.members - start)
-                draws = _Draws(scenario.run.seed, trial, s, chunk)
-                years = member_years(tables[s], n, levels, seg.churn_pct / 100, draws, mix, program)
-                for y, my in enumerate(years):
-                    _accumulate(block, (i, y, s), my, attachments)
+                state = stream_states(scenario.run.seed, trial, PURPOSES, s, chunk)
+                _accumulate(block, (i, slice(None), s),
+                            simulate_chunk(model, min(MEMBER_CHUNK, seg.members - start), state))
         fill_measures(scenario, trial, block, i)
     return block
 
 
-def _accumulate(block: ExperienceBlock, at: tuple[int, int, int], my: MemberYear,
-                attachments: np.ndarray) -> None:
-    n = my.cost_usd.size
-    block["member_months"][at] += 12.0 * n - my.months_lost
-    block["risk_score_member_months"][at] += (
-        12.0 * my.risk_score.sum(dtype=np.float64) - my.risk_score_months_lost)
-    block["allowed_usd"][at] += my.cost_usd.sum(dtype=np.float64)
-    block["deaths"][at] += np.count_nonzero(my.died)
-    if my.flagged is not None:
-        strata = block["program_flagged"].shape[-1]
-        block["program_flagged"][at] += np.bincount(my.flagged[my.flagged >= 0], minlength=strata)
-        block["program_engaged"][at] += np.bincount(my.engaged[my.engaged >= 0], minlength=strata)
-    if my.group is not None:
-        block["group_members"][at] += np.bincount(my.group, minlength=block["group_members"].shape[-1])
-    block["leavers"][at] += np.count_nonzero(my.leaves)
-    if attachments.size:
-        large = my.cost_usd[my.cost_usd > attachments[0]].astype(np.float64)
-        over = large[:, None] - attachments[None, :]
-        block["excess_usd"][at] += np.where(over > 0, over, 0.0).sum(axis=0)
-        block["claimants"][at] += (over > 0).sum(axis=0)
+def _accumulate(block: ExperienceBlock, at: tuple, out: ChunkTotals) -> None:
+    for k, name in enumerate(TOTALS):  # counts are whole numbers held exactly in float64
+        block[name][at] += out.totals[:, k].astype(block[name].dtype)
+    block["excess_usd"][at] += out.excess
+    block["claimants"][at] += out.claimants
+    if out.groups.size:
+        block["group_members"][at] += out.groups
+    if out.flagged.size:
+        block["program_flagged"][at] += out.flagged
+        block["program_engaged"][at] += out.engaged

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from scipy import integrate, stats
@@ -9,7 +11,7 @@ from scipy import integrate, stats
 from conftest import small_dict, small_scenario
 from simulator.costs import CostTables, Severity, expected_segment_experience
 from simulator.engine import simulate_experience
-from simulator.member_engine import _Draws, member_years
+from simulator.member_engine import member_paths
 from simulator.scenario import scenario_from_dict
 
 
@@ -28,13 +30,6 @@ def test_excess_mean_matches_numerical_integration(family, attachment):
     numeric = integrate.quad(lambda t: sev.dist.sf(attachment * np.exp(t)) * attachment * np.exp(t),
                              0, 50, limit=200)[0]
     assert sev.excess_mean(attachment) == pytest.approx(numeric, rel=1e-7)
-
-
-@pytest.mark.parametrize("family", ["lognormal", "gamma"])
-def test_from_normal_is_the_quantile_map(family):
-    sev = Severity(family, 12_000.0, 1.7)
-    z = np.array([-2.0, 0.0, 1.0, 3.5])
-    np.testing.assert_allclose(sev.from_normal(z), sev.dist.ppf(stats.norm.cdf(z)), rtol=1e-9)
 
 
 def _z(sample: np.ndarray, expected: float) -> float:
@@ -73,8 +68,8 @@ def test_stop_loss_excess_and_gamma_bands_match_the_analytic_expectation():
 
 
 def _two_years(tables: CostTables, members: int, churn: float = 0.0):
-    draws = _Draws(seed=2024, trial=0, segment=0, chunk=0)
-    return list(member_years(tables, members, np.ones(2), churn, draws))
+    paths = member_paths(tables, members, np.ones(2), churn, seed=2024)
+    return [SimpleNamespace(cost_usd=c, leaves=l) for c, l in zip(paths.cost_usd, paths.leaves)]
 
 
 def test_commercial_cost_model_reproduces_meps_concentration_and_persistence(reference):

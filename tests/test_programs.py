@@ -9,7 +9,8 @@ import pytest
 
 from conftest import small_dict
 from simulator.engine import simulate_experience
-from simulator.programs import Program, queue_wait_mm_c, simulate_operations
+from simulator.member_engine import ProgramInTrial
+from simulator.programs import Program, expected_referrals, queue_wait_mm_c, simulate_operations
 from simulator.scenario import scenario_from_dict
 
 
@@ -90,3 +91,25 @@ def test_common_random_numbers_make_the_program_effect_10x_more_precise():
     assert (with_program - without).mean() < 0  # the program lowers cost
     print(f"standard errors: independent {independent:,.0f}, common {common:,.0f}, ratio {independent / common:.1f}")
     assert independent / common >= 10, (independent, common)
+
+
+def test_care_management_outcomes_combine_prediction_and_engagement():
+    # bands 0..2; band 2 is stratum 0, band 1 stratum 1; a wrong guess draws from the mix
+    program = ProgramInTrial(np.array([-1, 1, 0]), accuracy=0.8,
+                             engaged_fraction=np.array([[0.5, 0.25]]), effects=np.zeros((1, 2)))
+    mix = np.array([0.7, 0.2, 0.1])
+    p = program.outcome_probabilities(mix)[0]
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    # prior band 2: flagged into stratum 0 with 0.8 + 0.2 x 0.1, half of them engage
+    np.testing.assert_allclose(p[2], [0.2 * 0.7, 0.41, 0.41, 0.2 * 0.2 * 0.25, 0.2 * 0.2 * 0.75])
+    np.testing.assert_allclose(p[0], [0.8 + 0.2 * 0.7, 0.01, 0.01, 0.01, 0.03])
+
+
+@pytest.mark.parametrize("engine", ["member", "cohort"])
+def test_flagged_members_match_the_expected_referrals(engine):
+    scenario = scenario_with({"accuracy_pct": 60.0}, trials=24).with_run(engine=engine)
+    flagged = simulate_experience(scenario)["program_flagged"].sum("segment").values  # (T, y, s)
+    expected = expected_referrals(scenario, scenario.program)
+    se = flagged.std(axis=0, ddof=1) / math.sqrt(flagged.shape[0])
+    z = (flagged.mean(axis=0) - expected) / se
+    assert np.abs(z).max() < 4, z

@@ -1,0 +1,124 @@
+"""Random variates inside compiled (numba) kernels.
+
+The member engine draws several numbers per member-year from several streams;
+calling a numpy ``Generator`` once per number would cost more than the rest of
+the kernel. Here a stream is the four-word state of numpy's SFC64 generator,
+stepped inline (the same 64-bit outputs as ``np.random.SFC64``, from the same
+``SeedSequence`` seeding), and variates are built from its outputs:
+
+- ``uniform``: 53-bit float64 on [0, 1);
+- ``normal``: Marsaglia and Tsang's ziggurat (256 layers, exact tail);
+- ``gamma``: Marsaglia and Tsang's squeeze method, with the ``U**(1/a)`` boost
+  for shapes below one.
+
+These are exact samplers (no table approximation of the distribution); the
+tests check them against scipy's distributions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .streams import Purpose, stream
+
+_U53 = 1.0 / 9007199254740992.0  # 2**-53
+
+
+def stream_states(seed: int, trial: int, purposes: list[Purpose], *subkeys: int) -> np.ndarray:
+    """SFC64 states, one row per purpose: the streams of :func:`simulator.streams.stream`."""
+    states = np.empty((len(purposes), 4), np.uint64)
+    for row, purpose in enumerate(purposes):
+        states[row] = stream(seed, trial, purpose, *subkeys).bit_generator.state["state"]["state"]
+    return states
+
+
+@njit(inline="always")
+def next_uint64(state: np.ndarray, row: int) -> np.uint64:
+    """Step stream ``row`` of ``state`` (SFC64: words a, b, c and the counter)."""
+    a, b, c, w = state[row, 0], state[row, 1], state[row, 2], state[row, 3]
+    out = a + b + w
+    state[row, 0] = b ^ (b >> np.uint64(11))
+    state[row, 1] = c + (c << np.uint64(3))
+    state[row, 2] = ((c << np.uint64(24)) | (c >> np.uint64(40))) + out
+    state[row, 3] = w + np.uint64(1)
+    return out
+
+
+@njit(inline="always")
+def uniform(state: np.ndarray, row: int) -> float:
+    """A uniform on [0, 1) with 53 random bits."""
+    return float(np.int64(next_uint64(state, row) >> np.uint64(11))) * _U53
+
+
+def _ziggurat_tables(layers: int = 256, r: float = 3.6541528853610088,
+                     area: float = 0.00492867323399) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Layer edges ``x``, accept ratios ``x[i+1]/x[i]`` and density ``exp(-x^2/2)`` at the edges.
+
+    Layer 0 is the base strip (the rectangle under ``f(r)`` plus the tail beyond ``r``,
+    given an equivalent width); layer ``i >= 1`` is ``[0, x[i]] x [f(x[i]), f(x[i+1])]``;
+    every layer has the same ``area`` (Marsaglia and Tsang, 2000)."""
+    x = np.empty(layers + 1)
+    x[0], x[1] = area / np.exp(-r * r / 2), r
+    for i in range(1, layers - 1):
+        x[i + 1] = np.sqrt(-2 * np.log(area / x[i] + np.exp(-x[i] ** 2 / 2)))
+    x[layers] = 0.0
+    return x, x[1:] / x[:-1], np.exp(-x**2 / 2)
+
+
+ZIGGURAT_X, ZIGGURAT_RATIO, ZIGGURAT_F = _ziggurat_tables()
+_TAIL = ZIGGURAT_X[1]
+
+
+@njit(inline="always")
+def normal(state: np.ndarray, row: int) -> float:
+    """A standard normal: one 64-bit draw gives the layer (8 bits), sign (1) and position (53).
+
+    The rectangle test accepts about 99% of draws; only the rest take the slower path."""
+    bits = next_uint64(state, row)
+    layer = np.intp(bits & np.uint64(0xFF))
+    u = float(np.int64(bits >> np.uint64(11))) * _U53  # signed: cheaper to convert
+    if u < ZIGGURAT_RATIO[layer]:
+        return (1.0 - 2.0 * float((bits >> np.uint64(8)) & np.uint64(1))) * u * ZIGGURAT_X[layer]
+    return _normal_outside_rectangle(state, row, bits)
+
+
+@njit(inline="always")
+def _normal_outside_rectangle(state: np.ndarray, row: int, bits: np.uint64) -> float:
+    """The wedge and tail tests of the ziggurat, drawing afresh after a rejection."""
+    while True:
+        layer = np.intp(bits & np.uint64(0xFF))
+        sign = 1.0 - 2.0 * float((bits >> np.uint64(8)) & np.uint64(1))
+        u = float(np.int64(bits >> np.uint64(11))) * _U53
+        if u < ZIGGURAT_RATIO[layer]:
+            return sign * u * ZIGGURAT_X[layer]
+        if layer == 0:  # the tail beyond r, by Marsaglia's (1964) exponential rejection
+            while True:
+                t = -np.log(1.0 - uniform(state, row)) / _TAIL
+                if -2.0 * np.log(1.0 - uniform(state, row)) > t * t:
+                    return sign * (_TAIL + t)
+        x = u * ZIGGURAT_X[layer]
+        f_low, f_high = ZIGGURAT_F[layer], ZIGGURAT_F[layer + 1]
+        if f_low + uniform(state, row) * (f_high - f_low) < np.exp(-0.5 * x * x):
+            return sign * x
+        bits = next_uint64(state, row)
+
+
+@njit
+def gamma(state: np.ndarray, row: int, shape: float) -> float:
+    """A gamma variate of unit scale (Marsaglia and Tsang, 2000)."""
+    boost = 1.0
+    if shape < 1.0:  # G(a) = G(a + 1) U^(1/a)
+        boost = (1.0 - uniform(state, row)) ** (1.0 / shape)
+        shape += 1.0
+    d = shape - 1.0 / 3.0
+    c = 1.0 / np.sqrt(9.0 * d)
+    while True:
+        z = normal(state, row)
+        v = 1.0 + c * z
+        if v <= 0.0:
+            continue
+        v = v * v * v
+        u = 1.0 - uniform(state, row)
+        if np.log(u) < 0.5 * z * z + d - d * v + d * np.log(v):
+            return d * v * boost
