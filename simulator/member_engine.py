@@ -246,8 +246,9 @@ def _kernel(members, band, initial_cut, transition_cut, entrant_cut, entrant_sco
                     cost = float(np.exp(np.float32(band[b, _LOG_SCALE] + log_level[y]
                                                    + band[b, _SIGMA] * normal(state, _SEVERITY))))
             if has_program and not new:  # entrants have no history to be flagged on
-                outcome = _pick_cell(program_cut, y, prior, uniform(state, _STRATIFY))
-                if outcome > 0:
+                u = uniform(state, _STRATIFY)
+                if u >= program_cut[y, prior, 0]:  # most members are not flagged: one test
+                    outcome = _pick_cell(program_cut, y, prior, u)
                     stratum = (outcome - 1) // 2
                     flagged[y, stratum] += 1
                     if outcome % 2 == 1:
