@@ -2,8 +2,8 @@
 
 Reports member-years per second of the member engine on one core and on two
 workers, of the cohort engine on the reference case at 10,000 trials on two
-workers (and on one core), the throughput of the raw numpy generator drawing the same random
-numbers a member-year needs (the floor any numpy member-level engine pays),
+workers (and on one core), the throughput of the compiled generator alone drawing the
+random numbers a member-year needs (the bound on the member engine's kernel),
 their ratio, and peak resident memory at two trial counts (each measured in a
 fresh process, so the figures do not mix).
 
@@ -27,14 +27,27 @@ REFERENCE = ROOT / "scenarios" / "reference_global_budget.toml"
 
 
 def generator_throughput(members: int, repeats: int = 20) -> float:
-    """Member-years per second of drawing one member-year's random numbers, nothing else:
-    a float32 normal (severity) and four float32 uniforms (zero cost, death, churn, transition)."""
-    rng = np.random.Generator(np.random.SFC64(1))
+    """Member-years per second of drawing one member-year's random numbers in compiled code,
+    nothing else: a normal, its exponential, and four uniforms (transition, zero cost, year
+    end, stratification), each from its own inline SFC64 stream. The bound on the kernel."""
+    from numba import njit
+
+    from simulator.jit_random import normal, stream_states, uniform
+    from simulator.streams import Purpose
+
+    @njit
+    def draw(state, n):
+        total = 0.0
+        for _ in range(n):
+            total += (np.exp(np.float32(normal(state, 0))) + uniform(state, 1) + uniform(state, 2)
+                      + uniform(state, 3) + uniform(state, 4))
+        return total
+
+    state = stream_states(1, 0, [Purpose(p) for p in range(5)])
+    draw(state, 10)
     start = time.perf_counter()
     for _ in range(repeats):
-        rng.standard_normal(members, np.float32)
-        for _ in range(4):
-            rng.random(members, np.float32)
+        draw(state, members)
     return members * repeats / (time.perf_counter() - start)
 
 

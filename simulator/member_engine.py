@@ -2,23 +2,26 @@
 
 Each segment's members are split into fixed-size chunks; each (trial,
 segment, chunk) has its own stream per random purpose, so results depend
-only on the scenario and the seed. A chunk's members are simulated one after
-another through the whole term (numba kernel, state in registers, no
-member-level arrays). A member-year goes through:
+only on the scenario and the seed. A chunk is simulated by one numba kernel,
+year by year over its members, keeping each member's band, group and whether
+it left; the random numbers come from numpy's SFC64 streams stepped inline
+(:mod:`simulator.jit_random`). A member-year goes through:
 
-1. cost: zero with the band's zero-cost probability, else a draw from the
-   band's severity, times the segment's cost level that year (and, if
-   engaged by care management, times one minus the program's effect);
-2. death (band probability; month of death uniform on 1..12, exposure ends
-   then, the year's cost is still incurred);
-3. churn at year end (survivors leave with the segment's churn rate);
-4. next band: the transition matrix for stayers, the entrant mix for the
-   slots of leavers and decedents (the population size stays constant).
+1. next band: the transition matrix for those who stayed, the entrant mix
+   (and a new group) in the slots of last year's leavers and decedents, so
+   the population size stays constant;
+2. cost: zero with the band's zero-cost probability, else a draw from the
+   band's severity, times the segment's cost level that year;
+3. care management: a member who stayed is flagged into a stratum and engaged
+   or not (one draw); an engaged member-year costs less by the stratum's effect;
+4. year end: death (band probability; month of death uniform on 1..12,
+   exposure ends then, the year's cost is still incurred), else churn with
+   the segment's rate (one draw for both).
 
-Only per-(trial, year, segment) aggregates leave a chunk. Draws are made only
-where needed (no severity for a zero-cost year, no churn draw for a
-decedent); each purpose keeps its own stream, so a program switched on or a
-contract term changed never moves the cost draws.
+Only per-(trial, year, segment) aggregates leave a chunk. A draw is made only
+where needed (no severity for a zero-cost year, no entry draw for a stayer);
+each purpose keeps its own stream, so a program switched on or a contract
+term changed never moves the cost draws.
 """
 
 from __future__ import annotations
