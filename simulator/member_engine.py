@@ -18,8 +18,8 @@ it left; the random numbers come from numpy's SFC64 streams stepped inline
    exposure ends then, the year's cost is still incurred), else churn with
    the segment's rate (one draw for both).
 
-Only per-(trial, year, segment) aggregates leave a chunk. A draw is made only
-where needed (no severity for a zero-cost year, no entry draw for a stayer);
+Only per-(trial, year, segment) aggregates leave a chunk. Every member-year
+draws a zero-cost uniform and a severity (which a zero-cost year discards);
 each purpose keeps its own stream, so a program switched on or a contract
 term changed never moves the cost draws.
 """
@@ -239,15 +239,15 @@ def _kernel(members, band, initial_cut, transition_cut, entrant_cut, entrant_sco
             else:
                 score = band[prior, _SCORE]
                 b = _pick_row(transition_cut, prior, uniform(state, _TRANSITION))
-            cost = 0.0
-            if band[b, _ZERO_PROB] == 0.0 or uniform(state, _ZERO) >= band[b, _ZERO_PROB]:
-                if band[b, _IS_GAMMA] > 0.0:
-                    cost = level * band[b, _SCALE] * gamma(state, _SEVERITY, band[b, _SHAPE])
-                else:
-                    # single-precision exp: a relative error of about 1e-6 in a
-                    # member's cost, and markedly faster than the double one
-                    cost = float(np.exp(np.float32(band[b, _LOG_SCALE] + log_level[y]
-                                                   + band[b, _SIGMA] * normal(state, _SEVERITY))))
+            # Branch-free where outcomes are too random to predict: a mispredicted branch
+            # at the end of the band's chain of dependent loads costs more than drawing a
+            # severity that a zero-cost year then discards.
+            paid = 1.0 if uniform(state, _ZERO) >= band[b, _ZERO_PROB] else 0.0
+            if band[b, _IS_GAMMA] > 0.0:
+                cost = paid * level * band[b, _SCALE] * gamma(state, _SEVERITY, band[b, _SHAPE])
+            else:  # single-precision exp: a relative error of about 1e-6 in a member's cost
+                cost = paid * float(np.exp(np.float32(band[b, _LOG_SCALE] + log_level[y]
+                                                      + band[b, _SIGMA] * normal(state, _SEVERITY))))
             if has_program and not new:  # entrants have no history to be flagged on
                 u = uniform(state, _STRATIFY)
                 if u >= program_cut[y, prior, 0]:  # most members are not flagged: one test
