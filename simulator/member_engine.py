@@ -26,7 +26,7 @@ term changed never moves the cost draws.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit
@@ -34,7 +34,7 @@ from numba import njit
 from .costs import BandSeverities, CostTables, cumulative, trend_index
 from .experience import ExperienceBlock, empty_block
 from .jit_random import gamma, normal, stream_states, uniform
-from .programs import program_plan
+from .programs import ProgramPlan, program_plan
 from .quality import fill_measures, quality_scores
 from .scenario import Scenario
 from .streams import Purpose
@@ -118,6 +118,12 @@ class ChunkModel:
             effects=(np.zeros((len(levels), 0)) if program is None
                      else np.asarray(program.effects, float)),
             attachments=np.asarray(attachments, float))
+
+
+    def for_trial(self, levels: np.ndarray, effects: np.ndarray | None) -> ChunkModel:
+        """The same model with one trial's cost levels and program effects."""
+        return replace(self, log_level=np.log(np.asarray(levels, float)),
+                       effects=self.effects if effects is None else np.asarray(effects, float))
 
 
 @dataclass
@@ -296,31 +302,40 @@ def member_paths(tables: CostTables, members: int, levels: np.ndarray, churn: fl
 def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
     """Experience aggregates of ``trials`` (the engine interface)."""
     block = empty_block(scenario, len(trials))
-    attachments = np.array(scenario.stop_loss_attachments())
-    segments = list(scenario.segments.values())
-    tables = [CostTables.from_model(scenario.cost_models[seg.cost_model]) for seg in segments]
-    groups = None if scenario.quality is None else scenario.quality.groups
     plan = program_plan(scenario)
     if plan is not None:
         block["program_cost_usd"][:] = plan.cost_usd
+    models = _segment_models(scenario, plan)
     for i, trial in enumerate(trials):
         effects = None if plan is None else plan.effects(scenario.run.seed, trial, scenario.term.years)
         index = trend_index(scenario, trial)
         block["trend_index"][i] = index
         block["quality_score_pct"][i] = quality_scores(scenario, trial)
-        for s, seg in enumerate(segments):
-            program = None if plan is None else ProgramInTrial(
-                plan.stratum_of_band(scenario.cost_models[seg.cost_model].band_names),
-                plan.program.accuracy_pct / 100, plan.operations.engaged_fraction, effects)
-            model = ChunkModel.build(
-                tables[s], seg.churn_pct / 100, seg.cost_factor * index[:, s], attachments,
-                None if groups is None else np.array([seg.group_mix[g] for g in groups]), program)
+        for s, seg in enumerate(scenario.segments.values()):
+            model = models[s].for_trial(seg.cost_factor * index[:, s], effects)
             for chunk, start in enumerate(range(0, seg.members, MEMBER_CHUNK)):
                 state = stream_states(scenario.run.seed, trial, PURPOSES, s, chunk)
                 _accumulate(block, (i, slice(None), s),
                             simulate_chunk(model, min(MEMBER_CHUNK, seg.members - start), state))
         fill_measures(scenario, trial, block, i)
     return block
+
+
+def _segment_models(scenario: Scenario, plan: ProgramPlan | None) -> list[ChunkModel]:
+    """Each segment's kernel inputs that do not change from trial to trial."""
+    attachments = np.array(scenario.stop_loss_attachments())
+    groups = None if scenario.quality is None else scenario.quality.groups
+    years = scenario.term.years
+    models = []
+    for seg in scenario.segments.values():
+        cost_model = scenario.cost_models[seg.cost_model]
+        program = None if plan is None else ProgramInTrial(
+            plan.stratum_of_band(cost_model.band_names), plan.program.accuracy_pct / 100,
+            plan.operations.engaged_fraction, np.zeros((years, len(plan.strata))))
+        models.append(ChunkModel.build(
+            CostTables.from_model(cost_model), seg.churn_pct / 100, np.ones(years), attachments,
+            None if groups is None else np.array([seg.group_mix[g] for g in groups]), program))
+    return models
 
 
 def _accumulate(block: ExperienceBlock, at: tuple, out: ChunkTotals) -> None:
