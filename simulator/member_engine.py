@@ -218,9 +218,10 @@ def _year_end(band: np.ndarray, b: int, state: np.ndarray) -> tuple[bool, bool, 
 def _kernel(members, band, initial_cut, transition_cut, entrant_cut, entrant_score,
             log_level, group_cut, program_cut, effects, attachments, state,
             totals, excess, claimants, groups, flagged, engaged, record_cost, record_leaves):
-    # Year by year over all members (not member by member over the years): consecutive
-    # members are independent, so the processor overlaps them, and the year's totals
-    # stay in registers.
+    """Simulate one chunk (arguments: the fields of :class:`ChunkModel`, the stream states,
+    the arrays of :class:`ChunkTotals` to add to, and of :class:`MemberPaths` or empty).
+
+    Year by year over all members, so that the year's totals stay in registers."""
     has_groups, has_program = group_cut.size > 0, effects.shape[1] > 0
     record = record_cost.shape[0] > 0
     band_of = np.empty(members, np.int64)
