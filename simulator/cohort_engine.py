@@ -28,6 +28,7 @@ program plan are shared with the member engine.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from .costs import BandSeverities, CostTables, trend_index
 from .experience import ExperienceBlock, empty_block
@@ -63,11 +64,7 @@ def cell_costs(sev: BandSeverities, band: np.ndarray, count: np.ndarray, mult: n
     total = np.bincount(owner, values, n_owners).astype(np.float64)
     excess = np.zeros((n_owners, n_att))
     claimants = np.zeros((n_owners, n_att), np.int64)
-    for j, a in enumerate(attachments):  # ascending: each pass keeps only the members above
-        above = values > a
-        values, owner = values[above], owner[above]
-        excess[:, j] = np.bincount(owner, values - a, n_owners)
-        claimants[:, j] = np.bincount(owner, minlength=n_owners)
+    _add_excess(values, owner, attachments, excess, claimants)
 
     body = count - tail
     F, m1, m2, m3 = sev.partial_moments(band, threshold)
@@ -91,6 +88,18 @@ def cell_costs(sev: BandSeverities, band: np.ndarray, count: np.ndarray, mult: n
     draw = np.where(skewed, mean - alpha * theta + theta * gamma, mean + np.sqrt(kappa2) * normal)
     total += np.bincount(owner_of_cell[large], np.maximum(draw, 0.0) * mult[large], n_owners)
     return total, excess, claimants
+
+
+@njit(cache=True)
+def _add_excess(values: np.ndarray, owner: np.ndarray, attachments: np.ndarray,
+                excess: np.ndarray, claimants: np.ndarray) -> None:
+    """Add each value's cost above every attachment (ascending) to its owner's row."""
+    for i in range(values.size):
+        for j in range(attachments.size):
+            if values[i] <= attachments[j]:
+                break
+            excess[owner[i], j] += values[i] - attachments[j]
+            claimants[owner[i], j] += 1
 
 
 class _Streams:
