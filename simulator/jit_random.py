@@ -71,27 +71,30 @@ _TAIL = ZIGGURAT_X[1]
 
 
 @njit(inline="always")
-def normal(state: np.ndarray, row: int) -> float:
-    """A standard normal: one 64-bit draw gives the layer (8 bits), sign (1) and position (53).
-
-    The rectangle test accepts about 99% of draws; only the rest take the slower path."""
-    bits = next_uint64(state, row)
-    layer = np.intp(bits & np.uint64(0xFF))
+def _ziggurat_point(bits: np.uint64) -> tuple[int, float, float]:
+    """Layer (8 bits), sign (1 bit) and position in [0, 1) (53 bits) of one 64-bit draw."""
+    sign = 1.0 - 2.0 * float((bits >> np.uint64(8)) & np.uint64(1))  # no branch to mispredict
     u = float(np.int64(bits >> np.uint64(11))) * _U53  # signed: cheaper to convert
-    if u < ZIGGURAT_RATIO[layer]:
-        return (1.0 - 2.0 * float((bits >> np.uint64(8)) & np.uint64(1))) * u * ZIGGURAT_X[layer]
-    return _normal_outside_rectangle(state, row, bits)
+    return np.intp(bits & np.uint64(0xFF)), sign, u
 
 
 @njit(inline="always")
-def _normal_outside_rectangle(state: np.ndarray, row: int, bits: np.uint64) -> float:
-    """The wedge and tail tests of the ziggurat, drawing afresh after a rejection."""
+def normal(state: np.ndarray, row: int) -> float:
+    """A standard normal by the ziggurat: the rectangle test accepts about 99% of draws;
+    only the rest take the slower path."""
+    bits = next_uint64(state, row)
+    layer, sign, u = _ziggurat_point(bits)
+    if u < ZIGGURAT_RATIO[layer]:
+        return sign * u * ZIGGURAT_X[layer]
+    return _normal_outside_rectangle(state, row, layer, sign, u)
+
+
+@njit(inline="always")
+def _normal_outside_rectangle(state: np.ndarray, row: int, layer: int, sign: float,
+                              u: float) -> float:
+    """The tail and wedge tests of a point outside its layer's rectangle, drawing afresh
+    after a rejection."""
     while True:
-        layer = np.intp(bits & np.uint64(0xFF))
-        sign = 1.0 - 2.0 * float((bits >> np.uint64(8)) & np.uint64(1))
-        u = float(np.int64(bits >> np.uint64(11))) * _U53
-        if u < ZIGGURAT_RATIO[layer]:
-            return sign * u * ZIGGURAT_X[layer]
         if layer == 0:  # the tail beyond r, by Marsaglia's (1964) exponential rejection
             while True:
                 t = -np.log(1.0 - uniform(state, row)) / _TAIL
@@ -101,7 +104,9 @@ def _normal_outside_rectangle(state: np.ndarray, row: int, bits: np.uint64) -> f
         f_low, f_high = ZIGGURAT_F[layer], ZIGGURAT_F[layer + 1]
         if f_low + uniform(state, row) * (f_high - f_low) < np.exp(-0.5 * x * x):
             return sign * x
-        bits = next_uint64(state, row)
+        layer, sign, u = _ziggurat_point(next_uint64(state, row))
+        if u < ZIGGURAT_RATIO[layer]:
+            return sign * u * ZIGGURAT_X[layer]
 
 
 @njit

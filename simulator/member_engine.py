@@ -119,7 +119,6 @@ class ChunkModel:
                      else np.asarray(program.effects, float)),
             attachments=np.asarray(attachments, float))
 
-
     def for_trial(self, levels: np.ndarray, effects: np.ndarray | None) -> ChunkModel:
         """The same model with one trial's cost levels and program effects."""
         return replace(self, log_level=np.log(np.asarray(levels, float)),
