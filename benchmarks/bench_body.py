@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.costs import BandSeverities, CostTables
+from simulator.experience.costs import BandSeverities, CostTables
 from simulator.scenario import scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -32,8 +32,8 @@ def generator_throughput(members: int, repeats: int = 20) -> float:
     end, stratification), each from its own inline SFC64 stream. The bound on the kernel."""
     from numba import njit
 
-    from simulator.jit_random import normal, stream_states, uniform
-    from simulator.streams import Purpose
+    from simulator.experience.jit_random import normal, stream_states, uniform
+    from simulator.experience.streams import Purpose
 
     @njit
     def draw(state, n):
@@ -55,7 +55,7 @@ def engine_throughput(trials: int, jobs: int, engine: str = "member",
                       repeats: int = 3) -> tuple[float, float]:
     """Member-years per second and seconds of the fastest of ``repeats`` runs (the machine
     is shared: the fastest run is the one least disturbed)."""
-    from simulator.engine import member_years, simulate_experience
+    from simulator.experience.engine import member_years, simulate_experience
     from simulator.scenario import load_scenario
 
     per_block = max(1, min(trials // (4 * jobs), 250))
@@ -74,7 +74,7 @@ def peak_rss_child(trials: int) -> float:
     """Peak RSS in MiB of a fresh process simulating ``trials`` trials (one worker)."""
     code = (
         "import resource, sys\n"
-        "from simulator.engine import simulate_experience\n"
+        "from simulator.experience.engine import simulate_experience\n"
         "from simulator.scenario import load_scenario\n"
         f"s = load_scenario({str(REFERENCE)!r}).with_run(trials={trials})\n"
         "simulate_experience(s, jobs=1)\n"

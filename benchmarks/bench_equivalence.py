@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from simulator.analysis import risk_measures
-from simulator.engine import simulate_experience
+from simulator.analysis.risk import risk_measures
+from simulator.experience.engine import simulate_experience
 from simulator.scenario import scenario_from_dict
-from simulator.settlement import settle
+from simulator.settlement.rules import settle
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASURES = ("mean", "sd", "p1", "p5", "p95", "p99", "p99_5")

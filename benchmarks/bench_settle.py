@@ -19,11 +19,11 @@ from pathlib import Path
 
 import xarray as xr
 
-from simulator.analysis import summarize
-from simulator.contract import resolve_variants
+from simulator.analysis.risk import summarize
+from simulator.settlement.contract import resolve_variants
 from simulator.run import run_scenario
 from simulator.scenario import load_scenario
-from simulator.settlement import settle
+from simulator.settlement.rules import settle
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "results" / "bench-10k"

@@ -1,14 +1,15 @@
 """vbcsim: Monte Carlo pricing of a provider's risk under a value-based (global budget) contract.
 
-Three stages, each a function of the one before:
+Three stages, each a subpackage, each a function of the one before:
 
-1. experience: :func:`simulator.engine.simulate_experience` (member or cohort engine);
-2. settlement: :func:`simulator.settlement.settle` (every contract variant on the same paths);
-3. analysis: :func:`simulator.analysis.summarize`, :mod:`simulator.compare`,
-   :mod:`simulator.sweep`, :mod:`simulator.plots`, :mod:`simulator.report`.
+1. :mod:`simulator.experience`: ``engine.simulate_experience`` (member or cohort engine);
+2. :mod:`simulator.settlement`: ``rules.settle`` (every contract variant on the same paths);
+3. :mod:`simulator.analysis`: ``risk.summarize``, ``compare``, ``sweep``, ``plots``, ``report``.
 
-Scenarios are loaded with :func:`simulator.scenario.load_scenario`; a whole run into a
-results folder is :func:`simulator.run.run_scenario`.
+:mod:`simulator.core` holds what all stages share. On top, :mod:`simulator.scenario` assembles
+the stages' input models from a scenario file, :mod:`simulator.run` runs the pipeline into a
+results folder (:mod:`simulator.rundir`) and :mod:`simulator.cli` is the ``vbcsim`` command.
+Imports run one way, down this list (``tests/test_layout.py``).
 """
 
 from importlib import metadata

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .analysis import headline
-from .errors import VbcsimError
+from .analysis.risk import headline
+from .core.errors import VbcsimError
 from .scenario import json_schema, load_scenario
 
 EXIT_INTERRUPTED = 130
@@ -165,7 +165,7 @@ def _stored(run_dir: Path):
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .compare import compare
+    from .analysis.compare import compare
 
     settlement = _stored(args.run_dir).settlement
     try:
@@ -183,7 +183,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _evaluator(args: argparse.Namespace):
-    from .sweep import Evaluator
+    from .analysis.sweep import Evaluator
 
     stored = _stored(args.run_dir)
     return Evaluator(stored.experience, stored.scenario.contract,
@@ -191,9 +191,9 @@ def _evaluator(args: argparse.Namespace):
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from .plots import sweep_frontier
+    from .analysis.plots import sweep_frontier
     from .rundir import RunFolder
-    from .sweep import sweep
+    from .analysis.sweep import sweep
 
     try:
         table = sweep(_evaluator(args), dict(args.term))
@@ -211,7 +211,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _breakeven(args: argparse.Namespace) -> int:
-    from .sweep import breakeven, loss_probability_statistic, mean_statistic
+    from .analysis.sweep import breakeven, loss_probability_statistic, mean_statistic
 
     if args.mean is not None:
         statistic, target, what = mean_statistic, args.mean, f"expected gain = {args.mean:,.0f}"
@@ -229,7 +229,7 @@ def _breakeven(args: argparse.Namespace) -> int:
 
 
 def _programs(args: argparse.Namespace) -> int:
-    from .roi import compare_designs
+    from .analysis.roi import compare_designs
 
     scenario = load_scenario(args.scenario).with_run(trials=args.trials, engine=args.engine)
     jobs = (os.cpu_count() or 1) if args.jobs == -1 else args.jobs
@@ -248,7 +248,7 @@ def _programs(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from .analysis.report import write_report
 
     page, workbook = write_report(args.run_dir, args.out)
     print(f"report: {page}\nworkbook: {workbook}")

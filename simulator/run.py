@@ -16,14 +16,14 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
-from .analysis import summarize
-from .contract import Contract
-from .engine import member_years, resolve_engine, simulate_experience
-from .programs import program_plan
-from .errors import RunError, ScenarioError
+from .analysis.risk import summarize
+from .settlement.contract import Contract
+from .experience.engine import member_years, resolve_engine, simulate_experience
+from .experience.programs import program_plan
+from .core.errors import RunError, ScenarioError
 from .rundir import RunFolder, write_json
 from .scenario import Scenario, load_contracts, load_scenario
-from .settlement import settle
+from .settlement.rules import settle
 
 PACKAGES = ("vbcsim", "numpy", "scipy", "xarray", "pandas", "pydantic", "joblib", "netCDF4")
 NETCDF_ENGINE = "netcdf4"

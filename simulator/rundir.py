@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import RunError
-from .experience import ExperienceBlock
+from .core.errors import RunError
+from .experience.dataset import ExperienceBlock
 
 PARTIAL_SUFFIX = ".partial"
 

@@ -21,12 +21,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
-from .contract import Contract, ContractFile, resolve_variants
-from .measures import QualityModel
-from .population import CostModel, Segment, Systemic
-from .programs import Program
-from .errors import ScenarioError
-from .model import (Name, StrictModel, check_per_year, deep_merge,
+from .settlement.contract import Contract, ContractFile, resolve_variants
+from .experience.measures import QualityModel
+from .experience.population import CostModel, Segment, Systemic
+from .experience.programs import Program
+from .core.errors import ScenarioError
+from .core.inputs import (Name, StrictModel, check_per_year, deep_merge,
                     per_year_fraction, validation_problems)
 
 STANDARD_ATTACHMENTS_USD = (100_000.0, 150_000.0, 200_000.0, 250_000.0, 300_000.0, 400_000.0,
@@ -169,8 +169,12 @@ class Scenario(StrictModel):
                                      f"with cut points), as {where}.segments.{name}.quality uses the "
                                      "quality score")
             for name, terms in contract.segments.items():
-                if terms.equity is not None:
-                    terms.equity.check_against(self.quality, f"{where}.segments.{name}.equity")
+                if terms.equity is None:
+                    continue
+                path = f"{where}.segments.{name}.equity"
+                if self.quality is None:
+                    raise ValueError(f"{path}: an equity incentive needs [quality] groups and measures")
+                terms.equity.check_against(self.quality.measures, self.quality.groups, path)
 
     # -- derived views ---------------------------------------------------------------
     def contracts(self) -> dict[str, Contract]:

@@ -14,8 +14,8 @@ import xarray as xr
 
 from conftest import small_dict, small_scenario, write_toml
 from simulator.cli import main
-from simulator.engine import simulate_experience
-from simulator.errors import RunError
+from simulator.experience.engine import simulate_experience
+from simulator.core.errors import RunError
 from simulator.run import run_scenario
 
 distributed = pytest.importorskip("distributed")

@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import reference_dict
-from simulator.analysis import summarize
-from simulator.engine import simulate_experience
-from simulator.errors import ScenarioError
+from simulator.analysis.risk import summarize
+from simulator.experience.engine import simulate_experience
+from simulator.core.errors import ScenarioError
 from simulator.scenario import Scenario, load_scenario, scenario_from_dict
-from simulator.settlement import settle
+from simulator.settlement.rules import settle
 
 FIELD_MESSAGE = re.compile(r"^[a-z_]+(\.[a-z0-9_*]+)*: ")
 REFERENCE = reference_dict()

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REFERENCE, ROOT, reference_dict, write_toml
 from simulator.cli import main
-from simulator.errors import ScenarioError
+from simulator.core.errors import ScenarioError
 from simulator.scenario import json_schema, load_contracts, load_scenario
 
 

@@ -1,0 +1,174 @@
+"""Vary contract terms on stored paths: grids, frontiers, break-even values, sensitivities.
+
+A term is named by its dotted path in the contract, e.g.
+``segments.ppo.surplus_share_pct`` or ``segments.*.budget_trend_pct`` (``*``:
+every segment). Every evaluation settles the same stored experience, so
+differences between term values carry no simulation noise of their own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from pydantic import ValidationError
+from scipy import optimize
+
+from .risk import Z95, risk_measures
+from .compare import horizon_gains
+from ..settlement.contract import Contract
+from ..core.inputs import validation_problems
+from ..settlement.rules import settle
+
+
+def set_term(contract: Contract, path: str, value: Any) -> Contract:
+    """A validated copy of ``contract`` with the term at ``path`` set to ``value``."""
+    data = contract.model_dump(exclude_unset=True)
+    keys = path.split(".")
+    targets = [data]
+    for i, key in enumerate(keys[:-1]):
+        if key == "*" and i == 1 and keys[0] == "segments":
+            targets = [seg for t in targets for seg in t.values()]
+            continue
+        targets = [t.setdefault(key, {}) for t in targets]
+    for t in targets:
+        t[keys[-1]] = value
+    try:
+        return Contract.model_validate(data)
+    except ValidationError as err:
+        detail = "; ".join(f"{p}: {m}" for p, m in validation_problems(err))
+        raise ValueError(f"{path} = {value!r}: {detail}") from None
+
+
+@dataclass(frozen=True)
+class Evaluator:
+    """Settles terms on one stored experience and measures one horizon and segment."""
+
+    experience: xr.Dataset
+    base: Contract
+    discount_rate_pct: float
+    horizon: str = "pv"
+    segment: str = "total"
+
+    def gains(self, contracts: dict[str, Contract]) -> np.ndarray:
+        """(trial, variant) gains of the given contracts."""
+        settled = settle(self.experience, contracts, self.discount_rate_pct, outputs=("provider_gain_usd",))
+        return horizon_gains(settled, self.horizon, self.segment).values
+
+    def with_terms(self, changes: dict[str, Any]) -> Contract:
+        contract = self.base
+        for path, value in changes.items():
+            contract = set_term(contract, path, value)
+        return contract
+
+
+def sweep(evaluator: Evaluator, grid: dict[str, list[float]]) -> pd.DataFrame:
+    """Risk measures at every point of the grid of one or two terms.
+
+    Returns
+    -------
+    DataFrame
+        One row per grid point: the term values, ``mean``, ``mean_se``, ``sd``,
+        ``p_loss``, ``var_95``, ``tvar_95``, ``tvar_95_se`` and ``on_frontier``
+        (no other point has a higher mean and a lower TVaR 95%).
+    """
+    paths = list(grid)
+    points = list(itertools.product(*grid.values()))
+    contracts = {f"p{i:04d}": evaluator.with_terms(dict(zip(paths, p))) for i, p in enumerate(points)}
+    m = risk_measures(evaluator.gains(contracts))
+    table = pd.DataFrame(points, columns=paths)
+    table["mean"], table["mean_se"] = m["mean"]
+    table["sd"] = m["sd"][0]
+    table["p_loss"] = m["p_loss"][0]
+    table["var_95"] = m["var_95"][0]
+    table["tvar_95"], table["tvar_95_se"] = m["tvar_95"]
+    table["on_frontier"] = _frontier(table["mean"].values, table["tvar_95"].values)
+    return table
+
+
+def _frontier(mean: np.ndarray, tail: np.ndarray) -> np.ndarray:
+    better = (mean[None, :] >= mean[:, None]) & (tail[None, :] <= tail[:, None])
+    strictly = (mean[None, :] > mean[:, None]) | (tail[None, :] < tail[:, None])
+    return ~np.any(better & strictly, axis=1)
+
+
+Statistic = Callable[[np.ndarray], tuple[float, float]]
+
+
+def mean_statistic(g: np.ndarray) -> tuple[float, float]:
+    return float(g.mean()), float(g.std(ddof=1) / math.sqrt(g.size))
+
+
+def loss_probability_statistic(threshold_usd: float) -> Statistic:
+    """P(loss > threshold) and its standard error."""
+    def stat(g: np.ndarray) -> tuple[float, float]:
+        p = float(np.mean(g < -threshold_usd))
+        return p, math.sqrt(p * (1 - p) / g.size)
+    return stat
+
+
+@dataclass(frozen=True)
+class Breakeven:
+    term: str
+    value: float
+    ci_low: float
+    ci_high: float
+    target: float
+
+
+def breakeven(evaluator: Evaluator, path: str, bounds: tuple[float, float], statistic: Statistic,
+              target: float) -> Breakeven:
+    """The value of one term at which ``statistic`` of the gains equals ``target``.
+
+    The confidence interval (95%) is where the statistic's own Monte Carlo
+    interval contains the target: the roots of ``statistic -/+ 1.96 se = target``;
+    an end that falls outside ``bounds`` is reported as NaN.
+    """
+    def at(value: float) -> tuple[float, float]:
+        return statistic(evaluator.gains({"x": evaluator.with_terms({path: value})})[:, 0])
+
+    def root(shift: float) -> float:
+        def f(v):
+            est, se = at(v)
+            return est + shift * se - target
+        lo, hi = bounds
+        f_lo, f_hi = f(lo), f(hi)
+        if np.sign(f_lo) == np.sign(f_hi):
+            return math.nan
+        return float(optimize.brentq(f, lo, hi, xtol=1e-9 * max(1.0, abs(hi - lo))))
+
+    value = root(0.0)
+    if math.isnan(value):
+        low, high = at(bounds[0])[0], at(bounds[1])[0]
+        raise ValueError(f"{path}: the target {target:g} is not reached between {bounds[0]:g} "
+                         f"({low:g}) and {bounds[1]:g} ({high:g}); widen the bounds")
+    ends = sorted((root(-Z95), root(Z95)), key=lambda x: (math.isnan(x), x))
+    return Breakeven(path, value, *_ci(ends, value), target=target)
+
+
+def _ci(ends: list[float], value: float) -> tuple[float, float]:
+    finite = [e for e in ends if not math.isnan(e)]
+    low = min([e for e in finite if e <= value], default=math.nan)
+    high = max([e for e in finite if e >= value], default=math.nan)
+    return low, high
+
+
+def tornado(evaluator: Evaluator, ranges: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    """Change in expected gain when each term moves to its low and high value alone."""
+    contracts = {"base": evaluator.base}
+    for i, (path, (low, high)) in enumerate(ranges.items()):
+        contracts[f"low{i}"] = evaluator.with_terms({path: low})
+        contracts[f"high{i}"] = evaluator.with_terms({path: high})
+    mean = evaluator.gains(contracts).mean(axis=0)
+    rows = [(path, low, high, mean[1 + 2 * i] - mean[0], mean[2 + 2 * i] - mean[0])
+            for i, (path, (low, high)) in enumerate(ranges.items())]
+    table = pd.DataFrame(rows, columns=["term", "low", "high", "change_at_low", "change_at_high"])
+    table.attrs["base_mean"] = float(mean[0])
+    order = (table.change_at_high - table.change_at_low).abs().sort_values(ascending=False).index
+    return table.loc[order].reset_index(drop=True)

@@ -1,0 +1,224 @@
+"""The cohort engine: exact state counts, exact tails, moment-matched bodies.
+
+Members in one state are exchangeable, so instead of simulating each member
+the engine simulates how many members sit in each state and the sums of
+their costs. A state is (history, band, program class, group): history is
+last year's band (or "new" for entrants), which sets the risk score and the
+care-management flag. The counts follow the member model's dynamics exactly
+as a Markov chain on counts: multinomial transitions, entrants drawn from
+their mix, binomial deaths, churn, flags and engagement.
+
+A cell of members in one band with one cost multiplier has a cost sum made of
+
+- a **tail**: members above the lowest stop-loss attachment, a binomial
+  count, each drawn exactly from the severity beyond the attachment, so the
+  cost above every attachment is exact;
+- a **body**: the sum of the others, each below the attachment. Up to
+  ``EXACT_BODY_MAX`` members it is sampled member by member; above, it is
+  drawn from a shifted gamma matching the body sum's exact mean, variance and
+  skewness (three moments: on 500 members a normal put the 99.5th percentile of
+  a year's total 13.6% low, a lognormal 6.3%, a shifted gamma 1.2% high).
+
+Trials of a block are simulated together (arrays have a trial axis), with one
+stream per random purpose, segment and block, so results depend on the block
+size, not on the number of workers. The quality model, trend shocks and
+program plan are shared with the member engine.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numba import njit
+
+from .costs import BandSeverities, CostTables, trend_index
+from .dataset import ExperienceBlock, empty_block
+from .programs import program_plan
+from .quality import fill_measures, quality_scores
+from .streams import Purpose, stream
+
+if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
+    from ..scenario import Scenario
+
+EXACT_BODY_MAX = 30
+"""Body counts up to this are summed member by member. Chosen by measurement
+(``benchmarks/bench_body.py``): from 30 members the moment-matched sum's median and
+99.5th percentile are within 1% of the exact sum's in every band of the commercial model."""
+COHORT_CHUNK_KEY = 2**31 - 1
+"""Stream sub-key that separates the cohort engine's streams from the member engine's."""
+
+
+def cell_costs(sev: BandSeverities, band: np.ndarray, count: np.ndarray, mult: np.ndarray,
+               attachments: np.ndarray, rng: np.random.Generator, owner_of_cell: np.ndarray,
+               n_owners: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cost sums of cells of ``count`` non-zero members in ``band`` with cost multiplier ``mult``,
+    added up by owner (a trial).
+
+    Cell arrays are flat. Returns per owner the cost sum, the cost above each attachment
+    (owners, attachments) and the number of members above it.
+    """
+    n_att = attachments.size
+    threshold = attachments[0] / mult
+    p_tail = sev.sf(band, threshold)
+    tail = rng.binomial(count, p_tail)
+    cell = np.repeat(np.arange(count.size), tail)
+    values = sev.isf(band[cell], rng.random(cell.size) * p_tail[cell]) * mult[cell]
+    owner = owner_of_cell[cell]
+    total = np.bincount(owner, values, n_owners).astype(np.float64)
+    excess = np.zeros((n_owners, n_att))
+    claimants = np.zeros((n_owners, n_att), np.int64)
+    _add_excess(values, owner, attachments, excess, claimants)
+
+    body = count - tail
+    F, m1, m2, m3 = sev.partial_moments(band, threshold)
+    small = body <= EXACT_BODY_MAX
+    cell = np.repeat(np.arange(count.size), np.where(small, body, 0))
+    values = sev.ppf(band[cell], rng.random(cell.size) * F[cell]) * mult[cell]
+    total += np.bincount(owner_of_cell[cell], values, n_owners)
+
+    large = ~small
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c1, c2, c3 = m1 / F, m2 / F, m3 / F
+    var = np.maximum(c2 - c1**2, 0.0)
+    k3 = c3 - 3 * c1 * c2 + 2 * c1**3
+    n = body[large]
+    mean, kappa2, kappa3 = n * c1[large], n * var[large], n * k3[large]
+    skewed = kappa3 > 1e-12 * np.maximum(kappa2, 1e-300) ** 1.5
+    theta = np.where(skewed, kappa3 / (2 * kappa2), 1.0)
+    alpha = np.where(skewed, kappa2 / theta**2, 1.0)
+    gamma = rng.gamma(alpha)  # one draw per large cell, whichever branch it takes
+    normal = rng.standard_normal(n.size)
+    draw = np.where(skewed, mean - alpha * theta + theta * gamma, mean + np.sqrt(kappa2) * normal)
+    total += np.bincount(owner_of_cell[large], np.maximum(draw, 0.0) * mult[large], n_owners)
+    return total, excess, claimants
+
+
+@njit(cache=True)
+def _add_excess(values: np.ndarray, owner: np.ndarray, attachments: np.ndarray,
+                excess: np.ndarray, claimants: np.ndarray) -> None:
+    """Add each value's cost above every attachment (ascending) to its owner's row."""
+    for i in range(values.size):
+        for j in range(attachments.size):
+            if values[i] <= attachments[j]:
+                break
+            excess[owner[i], j] += values[i] - attachments[j]
+            claimants[owner[i], j] += 1
+
+
+class _Streams:
+    def __init__(self, seed: int, block: int, segment: int):
+        def make(purpose: Purpose) -> np.random.Generator:
+            return stream(seed, block, purpose, segment, COHORT_CHUNK_KEY)
+
+        self.initial, self.transition, self.zero = make(Purpose.INITIAL_BAND), make(Purpose.TRANSITION), \
+            make(Purpose.ZERO_COST)
+        self.severity, self.churn, self.death = make(Purpose.SEVERITY), make(Purpose.CHURN), make(Purpose.DEATH)
+        self.entry, self.stratify, self.engagement = make(Purpose.ENTRY), make(Purpose.STRATIFY), \
+            make(Purpose.ENGAGEMENT)
+
+
+def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
+    """Experience aggregates of ``trials`` (the engine interface)."""
+    t_n = len(trials)
+    block = empty_block(scenario, t_n)
+    attachments = np.array(scenario.stop_loss_attachments())
+    plan = program_plan(scenario)
+    q = scenario.quality
+    index = np.stack([trend_index(scenario, t) for t in trials])  # (T, years, segments)
+    block["trend_index"][:] = index
+    for i, t in enumerate(trials):
+        block["quality_score_pct"][i] = quality_scores(scenario, t)
+    effects = None if plan is None else np.stack([plan.effects(scenario.run.seed, t, scenario.term.years)
+                                                  for t in trials])
+    if plan is not None:
+        block["program_cost_usd"][:] = plan.cost_usd
+    block_key = trials.start // scenario.run.trials_per_block
+    for s, seg in enumerate(scenario.segments.values()):
+        mix = np.ones(1) if q is None else np.array([seg.group_mix[g] for g in q.groups])
+        _simulate_segment(scenario, seg, s, mix, index[:, :, s] * seg.cost_factor, attachments, plan,
+                          effects, block, _Streams(scenario.run.seed, block_key, s), t_n)
+    for i, t in enumerate(trials):
+        fill_measures(scenario, t, block, i)
+    return block
+
+
+def _simulate_segment(scenario, seg, s, group_mix, levels, attachments, plan, effects, block, rng,
+                      t_n) -> None:
+    tables = CostTables.from_model(scenario.cost_models[seg.cost_model])
+    sev = BandSeverities(tables)
+    k, g_n = tables.n_bands, group_mix.size
+    churn = seg.churn_pct / 100
+    scores, entrant_score = tables.prospective_scores(churn)
+    history_score = np.append(scores, entrant_score)                      # (K+1,)
+    strata_n = 0 if plan is None else len(plan.strata)
+    stratum_of = None if plan is None else plan.stratum_of_band(
+        scenario.cost_models[seg.cost_model].band_names)
+    start = tables.start_mix(churn)
+
+    # base year: counts by (band, group), then its year end
+    base = rng.initial.multinomial(seg.members, np.outer(start, group_mix).ravel(), size=t_n)
+    state = base.reshape(t_n, k, g_n)
+    died = rng.death.binomial(state, tables.death_prob[None, :, None])
+    left = died + rng.churn.binomial(state - died, churn)
+    for y in range(scenario.term.years):
+        stay = state - left
+        moved = rng.transition.multinomial(stay, np.broadcast_to(tables.transition[None, :, None, :],
+                                                                  stay.shape + (k,)))  # (T, h, g, b)
+        new = rng.entry.multinomial(left.sum(axis=(1, 2)), np.outer(tables.entrant_mix, group_mix).ravel())
+        cells = np.concatenate([moved.transpose(0, 1, 3, 2), new.reshape(t_n, 1, k, g_n)], axis=1)  # (T,H,b,g)
+        cells, flagged, engaged = _program_classes(cells, plan, stratum_of, start, y, rng, strata_n)
+        # cells: (T, H, b, E, g); E = strata + "none"
+        at = (slice(None), y, s)
+        block["group_members"][at] += cells.sum(axis=(1, 2, 3)) if block["group_members"].shape[-1] else 0
+        if strata_n:
+            block["program_flagged"][at] += flagged
+            block["program_engaged"][at] += engaged
+        _costs(sev, tables, cells, levels[:, y], effects, y, attachments, block, at, rng)
+        died = rng.death.binomial(cells, tables.death_prob[None, None, :, None, None])
+        deaths_by_history = died.sum(axis=(2, 3, 4))                     # (T, H)
+        lost = rng.death.multinomial(deaths_by_history, np.full(12, 1 / 12)) @ np.arange(12)  # (T, H)
+        members_by_history = cells.sum(axis=(2, 3, 4))
+        block["member_months"][at] += 12.0 * members_by_history.sum(1) - lost.sum(1)
+        block["risk_score_member_months"][at] += (12.0 * members_by_history - lost) @ history_score
+        block["deaths"][at] += died.sum(axis=(1, 2, 3, 4))
+        churned = rng.churn.binomial(cells - died, churn)
+        leaving = (died + churned).sum(axis=(1, 3))                      # (T, b, g)
+        block["leavers"][at] += leaving.sum(axis=(1, 2))
+        state, left = cells.sum(axis=(1, 3)), leaving
+
+
+def _program_classes(cells, plan, stratum_of, start, y, rng, strata_n):
+    """Split each (history, band, group) cell by program class: engaged in stratum s, or none."""
+    t_n, h_n, k, g_n = cells.shape
+    if plan is None:
+        return cells[:, :, :, None, :], None, None
+    acc = plan.program.accuracy_pct / 100
+    known = cells[:, :k]                                                 # entrants are not flagged
+    right = rng.stratify.binomial(known, acc)
+    guessed = rng.stratify.multinomial(known - right, start)             # (T, h, b, g, predicted)
+    flagged = np.zeros((t_n, h_n, k, g_n, strata_n), np.int64)
+    for s in range(strata_n):
+        by_history = (stratum_of[:k] == s)[None, :, None, None]
+        flagged[:, :k, ..., s] = np.where(by_history, right, 0) + guessed[..., stratum_of == s].sum(-1)
+    engaged = rng.engagement.binomial(flagged, plan.operations.engaged_fraction[y])
+    out = np.concatenate([engaged, (cells - engaged.sum(-1))[..., None]], axis=-1)  # (T,H,b,g,E)
+    return out.transpose(0, 1, 2, 4, 3), flagged.sum(axis=(1, 2, 3)), engaged.sum(axis=(1, 2, 3))
+
+
+def _costs(sev, tables, cells, level, effects, y, attachments, block, at, rng) -> None:
+    t_n, _, k, e_n, _ = cells.shape
+    n = cells.sum(axis=(1, 4))                                           # (T, b, E)
+    zeros = rng.zero.binomial(n, tables.zero_prob[None, :, None])
+    reduction = np.zeros((t_n, e_n))
+    if effects is not None:
+        reduction[:, :-1] = effects[:, y]
+    mult = level[:, None, None] * (1 - reduction)[:, None, :]            # (T, 1, E)
+    band = np.broadcast_to(np.arange(k)[None, :, None], n.shape)
+    trial = np.broadcast_to(np.arange(t_n)[:, None, None], n.shape)
+    total, excess, claimants = cell_costs(sev, band.ravel(), (n - zeros).ravel(),
+                                          np.broadcast_to(mult, n.shape).ravel(), attachments,
+                                          rng.severity, trial.ravel(), t_n)
+    block["allowed_usd"][at] += total
+    block["excess_usd"][at] += excess
+    block["claimants"][at] += claimants

@@ -1,0 +1,126 @@
+"""The experience dataset: what stage 1 hands to settlement.
+
+Every engine returns the same aggregates per (trial, year, segment), never
+member-level arrays. Variables are declared once here, with dims and units;
+new dimensions (group, measure) and variables are added to this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import xarray as xr
+
+if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
+    from ..scenario import Scenario
+
+
+ExperienceBlock = dict[str, np.ndarray]
+"""Arrays of one block of trials, keyed by variable name, trial axis first."""
+
+BASE_DIMS = ("trial", "year", "segment")
+
+
+@dataclass(frozen=True)
+class Variable:
+    dims: tuple[str, ...]
+    units: str
+    description: str
+    dtype: type = np.float64
+
+
+VARIABLES: dict[str, Variable] = {
+    "member_months": Variable(BASE_DIMS, "member-months", "Months of attributed membership"),
+    "allowed_usd": Variable(BASE_DIMS, "USD", "Total allowed cost of the members"),
+    "excess_usd": Variable(BASE_DIMS + ("attachment",), "USD",
+                           "Sum over members of annual cost above the stop-loss attachment"),
+    "claimants": Variable(BASE_DIMS + ("attachment",), "members",
+                          "Members whose annual cost exceeds the attachment", np.int64),
+    "deaths": Variable(BASE_DIMS, "members", "Deaths during the year", np.int64),
+    "leavers": Variable(BASE_DIMS, "members",
+                        "Members replaced by entrants at year end (churn and deaths)", np.int64),
+    "risk_score_member_months": Variable(BASE_DIMS, "member-months",
+                                         "Sum over members of prospective risk score x months "
+                                         "(divide by member_months for the average score)"),
+    "quality_score_pct": Variable(BASE_DIMS, "percent", "Composite quality score of the year "
+                                  "(NaN where the segment has no quality model)"),
+    "trend_index": Variable(BASE_DIMS, "1", "Cost level relative to the base year: expected "
+                            "trend compounded with the systemic shocks (before cost_factor)"),
+    "group_members": Variable(BASE_DIMS + ("group",), "members", "Members by race/ethnicity group",
+                              np.int64),
+    "measure_denominator": Variable(BASE_DIMS + ("measure", "group"), "members",
+                                    "Eligible members of a quality measure (sampled)", np.int64),
+    "measure_numerator": Variable(BASE_DIMS + ("measure", "group"), "members",
+                                  "Members meeting the measure (sampled at the true rate)", np.int64),
+    "measure_rate_true_pct": Variable(("trial", "year", "measure", "group"), "percent",
+                                      "Underlying rate of the measure (no sampling noise)"),
+    "program_flagged": Variable(BASE_DIMS + ("stratum",), "members",
+                                "Members flagged into each care-management stratum", np.int64),
+    "program_engaged": Variable(BASE_DIMS + ("stratum",), "members",
+                                "Flagged members engaged by the program", np.int64),
+    "program_cost_usd": Variable(BASE_DIMS, "USD", "Care-management program cost (staff x cost "
+                                 "per care manager), allocated to segments by members"),
+}
+"""Per-trial variables, filled by the engines."""
+
+
+def _sizes(scenario: Scenario, n_trials: int) -> dict[str, int]:
+    q = scenario.quality
+    return {"trial": n_trials, "year": scenario.term.years, "segment": len(scenario.segments),
+            "attachment": len(scenario.stop_loss_attachments()),
+            "group": 0 if q is None else len(q.groups), "measure": 0 if q is None else len(q.measures),
+            "stratum": 0 if scenario.program is None else len(scenario.program.strata)}
+
+
+
+
+def baseline_variables(scenario: Scenario) -> dict[str, tuple]:
+    """Trial-independent measure baselines: rates, and expected denominators by segment."""
+    q = scenario.quality
+    if q is None:
+        return {"measure_baseline_rate_pct": (("measure", "group"), np.zeros((0, 0))),
+                "measure_baseline_denominator": (("segment", "measure", "group"),
+                                                 np.zeros((len(scenario.segments), 0, 0)))}
+    mix = np.array([[seg.group_mix[g] for g in q.groups] for seg in scenario.segments.values()])
+    members = np.array([seg.members for seg in scenario.segments.values()], float)
+    expected = members[:, None, None] * q.eligible(list(scenario.segments))[:, :, None] * mix[:, None, :]
+    return {"measure_baseline_rate_pct": (("measure", "group"), q.table("baseline_rate_pct"),
+                                          {"units": "percent", "description": "Rate before year 1"}),
+            "measure_baseline_denominator": (("segment", "measure", "group"), expected,
+                                             {"units": "members", "description": "Expected eligible "
+                                              "members (members x eligible share x group share)"})}
+
+
+def empty_block(scenario: Scenario, n_trials: int) -> ExperienceBlock:
+    """Zeroed arrays for ``n_trials`` trials, to be filled by an engine."""
+    sizes = _sizes(scenario, n_trials)
+    return {name: np.zeros(tuple(sizes[d] for d in v.dims), v.dtype) for name, v in VARIABLES.items()}
+
+
+def experience_dataset(blocks: list[ExperienceBlock], scenario: Scenario,
+                       first_trial: int = 0) -> xr.Dataset:
+    """Concatenate blocks (in trial order) into a labelled dataset."""
+    data = {name: np.concatenate([b[name] for b in blocks]) for name in VARIABLES}
+    n = len(data["member_months"])
+    coords = {
+        "trial": np.arange(first_trial, first_trial + n),
+        "year": scenario.years,
+        "segment": list(scenario.segments),
+        "attachment": np.array(scenario.stop_loss_attachments(), float),
+    }
+    q = scenario.quality
+    coords["group"] = [] if q is None else list(q.groups)
+    coords["measure"] = [] if q is None else list(q.measures)
+    coords["stratum"] = [] if scenario.program is None else list(scenario.program.strata)
+    variables = {name: (v.dims, data[name], {"units": v.units, "description": v.description})
+                 for name, v in VARIABLES.items()}
+    ds = xr.Dataset(variables | baseline_variables(scenario), coords=coords)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        measured = 100 * ds["measure_numerator"] / ds["measure_denominator"]
+    ds["measure_rate_pct"] = measured.assign_attrs(units="percent", description="Measured rate "
+                                                   "(numerator / denominator; NaN without eligible members)")
+    ds["attachment"].attrs["units"] = "USD per member per year"
+    ds.attrs["title"] = f"vbcsim experience: {scenario.name}"
+    return ds

@@ -1,0 +1,139 @@
+"""Trial blocks, parallel execution and assembly of the experience dataset.
+
+An engine is a function ``(scenario, trials: range) -> ExperienceBlock``.
+Trials are cut into blocks of ``run.trials_per_block``; blocks are
+independent tasks, run on local worker processes (joblib/loky) or on a
+dask.distributed cluster, and handed as they finish to an optional
+checkpoint store, so an interrupted run loses at most the blocks in flight.
+Because every random stream is keyed by trial (see :mod:`simulator.streams`),
+the result is the same for any backend, number of workers, block size or
+completion order. On dask a block lost with its worker is recomputed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Protocol
+
+import joblib
+import xarray as xr
+
+from . import cohort_engine, member_engine
+from .dataset import ExperienceBlock, experience_dataset
+from ..core.progress import Progress
+
+if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
+    from ..scenario import Scenario
+
+Engine = Callable[["Scenario", range], ExperienceBlock]
+
+ENGINES: dict[str, Engine] = {"member": member_engine.simulate_block,
+                              "cohort": cohort_engine.simulate_block}
+
+
+def resolve_engine(scenario: Scenario) -> tuple[str, str]:
+    """The engine a run uses, and why (``auto`` picks the cohort engine, which supports every
+    feature the member engine does)."""
+    if scenario.run.engine != "auto":
+        return scenario.run.engine, "as asked"
+    return "cohort", "auto: the cohort engine supports every feature of this scenario"
+
+
+class BlockStore(Protocol):
+    """Where finished blocks go (and come back from, on resume)."""
+
+    def finished(self) -> dict[int, ExperienceBlock]: ...
+
+    def save(self, index: int, block: ExperienceBlock) -> None: ...
+
+
+def trial_blocks(n_trials: int, per_block: int) -> list[range]:
+    """Consecutive trial ranges of at most ``per_block`` trials."""
+    return [range(i, min(i + per_block, n_trials)) for i in range(0, n_trials, per_block)]
+
+
+def member_years(scenario: Scenario, n_trials: int) -> int:
+    """Simulated member-years of a run (the unit of engine throughput)."""
+    return n_trials * scenario.term.years * sum(s.members for s in scenario.segments.values())
+
+
+def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | None = None,
+                        progress: bool = False, on_block: Callable[[int], None] | None = None
+                        ) -> xr.Dataset:
+    """Stage 1: simulate ``scenario.run.trials`` trials and return the experience dataset.
+
+    Parameters
+    ----------
+    scenario
+        The validated scenario (its ``run`` settings give trials, seed, engine).
+    jobs
+        Worker processes (local backend, or a dask cluster started here).
+    store
+        Checkpoint store: blocks it already holds are not simulated again.
+    progress
+        Show a progress line with an ETA on standard error.
+    on_block
+        Called with each finished block's index (after it is stored).
+    """
+    blocks = trial_blocks(scenario.run.trials, scenario.run.trials_per_block)
+    done = store.finished() if store is not None else {}
+    todo = [i for i in range(len(blocks)) if i not in done]
+    bar = Progress(scenario.run.trials, "simulating trials", enabled=progress)
+    bar.advance(sum(len(blocks[i]) for i in done))
+    try:
+        for index, block in _run(scenario, [(i, blocks[i]) for i in todo], jobs):
+            if store is not None:
+                store.save(index, block)
+            done[index] = block
+            bar.advance(len(blocks[index]))
+            if on_block is not None:
+                on_block(index)
+    finally:
+        bar.close()
+    return experience_dataset([done[i] for i in range(len(blocks))], scenario)
+
+
+def _one_block(scenario: Scenario, index: int, trials: range) -> tuple[int, ExperienceBlock]:
+    return index, ENGINES[resolve_engine(scenario)[0]](scenario, trials)
+
+
+def _run(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
+         ) -> Iterator[tuple[int, ExperienceBlock]]:
+    if scenario.run.backend == "dask":
+        yield from _run_dask(scenario, tasks, jobs)
+        return
+    if jobs == 1 or len(tasks) <= 1:
+        yield from (_one_block(scenario, i, r) for i, r in tasks)
+        return
+    parallel = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")
+    yield from parallel(joblib.delayed(_one_block)(scenario, i, r) for i, r in tasks)
+
+
+SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+DASK_RETRIES = 3
+
+
+def _run_dask(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
+              ) -> Iterator[tuple[int, ExperienceBlock]]:
+    """Blocks as dask futures: on the scheduler named by the run settings or by
+    ``DASK_SCHEDULER_ADDRESS``, else on a local cluster of ``jobs`` workers."""
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        from ..core.errors import RunError
+        raise RunError("the dask backend needs dask.distributed: pip install 'vbcsim[dask]'") from None
+    address = scenario.run.scheduler or os.environ.get(SCHEDULER_ENV)
+    cluster = None if address else LocalCluster(n_workers=jobs, threads_per_worker=1,
+                                               dashboard_address=None)
+    try:
+        with Client(address or cluster) as client:
+            shared = client.scatter(scenario, broadcast=True)
+            futures = [client.submit(_one_block, shared, i, r, key=f"vbcsim-block-{i}",
+                                     retries=DASK_RETRIES, pure=False) for i, r in tasks]
+            for future in as_completed(futures):
+                yield future.result()
+                future.release()
+    finally:
+        if cluster is not None:
+            cluster.close()

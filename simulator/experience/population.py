@@ -1,0 +1,134 @@
+"""Population and cost inputs: segments, cost bands with their Markov matrix, systemic risk.
+
+Input models only (validated data); the cost model's behaviour lives in
+:mod:`simulator.costs` and the engines. Conventions as in :mod:`simulator.scenario`:
+``_pct`` in percent, mixes and matrix rows as probabilities summing to 1.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ..core.inputs import Name, Percent, StrictModel, TrendPct
+
+ROW_SUM_TOLERANCE = 1e-6
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _check_distribution(values: list[float], what: str) -> list[float]:
+    if not values:
+        raise ValueError(f"{what} must not be empty")
+    if abs(sum(values) - 1.0) > ROW_SUM_TOLERANCE:
+        raise ValueError(f"{what} must sum to 1, sums to {sum(values):.6g}")
+    return values
+
+
+class Band(StrictModel):
+    """A cost band: members in it share a severity distribution and mortality."""
+
+    name: Name = Field(description="Band name, e.g. 'low' or 'catastrophic'.")
+    mean_annual_usd: float = Field(
+        gt=0, le=1e8,
+        description="Mean allowed cost of a member-year with non-zero cost, base-year dollars.")
+    cv: float = Field(gt=0, le=50, description="Coefficient of variation of that cost.")
+    severity: Literal["lognormal", "gamma"] = Field(
+        "lognormal", description="Distribution family of the non-zero cost.")
+    zero_cost_pct: Percent = Field(0.0, lt=100, description="Share of member-years with no cost at all.")
+    death_pct: Percent = Field(0.0, lt=100, description="Annual probability of death, in percent.")
+
+
+class CostModel(StrictModel):
+    """Cost bands with an annual Markov transition matrix (persistence of high cost)."""
+
+    description: str = ""
+    bands: list[Band] = Field(min_length=1, max_length=32)
+    transition: list[list[Probability]] = Field(
+        description="Row b gives next year's band probabilities for a member staying in band b; "
+                    "rows sum to 1.")
+    entrant_mix: list[Probability] = Field(description="Band probabilities of a new entrant; sums to 1.")
+    initial_mix: list[Probability] | None = Field(
+        None, description="Band probabilities in the base year (the year before year 1); "
+                          "default: the stationary mix of the population's dynamics.")
+
+    @field_validator("transition")
+    @classmethod
+    def _rows_sum_to_one(cls, rows: list[list[float]]) -> list[list[float]]:
+        for i, row in enumerate(rows):
+            _check_distribution(row, f"row {i + 1}")
+        return rows
+
+    @field_validator("entrant_mix", "initial_mix")
+    @classmethod
+    def _mix_sums_to_one(cls, mix: list[float] | None) -> list[float] | None:
+        return None if mix is None else _check_distribution(mix, "the mix")
+
+    @model_validator(mode="after")
+    def _shapes_agree(self) -> CostModel:
+        k = len(self.bands)
+        names = [b.name for b in self.bands]
+        if len(set(names)) != k:
+            raise ValueError(f"bands: band names must be unique, got {names}")
+        if len(self.transition) != k or any(len(r) != k for r in self.transition):
+            shape = f"{len(self.transition)} rows of lengths {[len(r) for r in self.transition]}"
+            raise ValueError(f"transition: expected a {k}x{k} matrix (one row and column per band), "
+                             f"got {shape}")
+        for field in ("entrant_mix", "initial_mix"):
+            mix = getattr(self, field)
+            if mix is not None and len(mix) != k:
+                raise ValueError(f"{field}: expected {k} probabilities (one per band), got {len(mix)}")
+        return self
+
+    @property
+    def band_names(self) -> list[str]:
+        return [b.name for b in self.bands]
+
+
+class QualityScore(StrictModel):
+    """Composite quality score of a segment, as a distribution (until measures are modelled)."""
+
+    mean_pct: Percent = Field(description="Expected composite score in year 1, 0-100.")
+    change_pct_points: float = Field(0.0, ge=-20, le=20, description="Expected change per year, points.")
+    sd_pct_points: float = Field(0.0, ge=0, le=50, description="Standard deviation of a year's score "
+                                 "around its expectation, points (systemic: one draw per trial-year).")
+    year_correlation: float = Field(0.5, ge=0, lt=1, description="Correlation of the deviations of "
+                                    "consecutive years (AR(1)).")
+
+
+class Segment(StrictModel):
+    """A product line (PPO, HMO, Medicare ...) of attributed members."""
+
+    members: int = Field(ge=1, le=50_000_000, description="Attributed members; kept constant "
+                         "over the term, leavers and decedents being replaced by entrants.")
+    cost_model: Name = Field(description="Name of a table under [cost_models].")
+    cost_factor: float = Field(1.0, gt=0, le=100, description="Multiplier on the cost model's "
+                               "band means (e.g. 0.93 for an HMO running 7% below PPO).")
+    cost_trend_pct: TrendPct = Field(
+        description="Expected annual cost trend in percent: one number, or one per year of the term "
+                    "(year 1's entry trends year 1 from the base year).")
+    trend_shock_sd_pct: float = Field(
+        0.0, ge=0, le=50, description="Standard deviation, in percentage points, of the systemic "
+                                      "trend shock of a year; shocks compound over the term.")
+    churn_pct: Percent = Field(description="Share of surviving members who leave at each year end.")
+    quality_score: QualityScore | None = Field(None, description="Composite quality score as a "
+                                               "distribution; or let [quality] measures with cut "
+                                               "points make it.")
+    group_mix: dict[Name, Probability] | None = Field(
+        None, description="Members' shares by race/ethnicity group (the groups of [quality]); "
+                          "entrants follow the same mix.")
+
+    @field_validator("group_mix")
+    @classmethod
+    def _group_mix_sums_to_one(cls, mix: dict[str, float] | None) -> dict[str, float] | None:
+        if mix is not None:
+            _check_distribution(list(mix.values()), "the group mix")
+        return mix
+
+
+class Systemic(StrictModel):
+    """Risk that does not diversify with population size."""
+
+    trend_shock_correlation: float = Field(
+        0.0, ge=-1, le=1, description="Correlation of the yearly trend shocks between any two segments.")

@@ -1,0 +1,61 @@
+"""Composite quality score per (trial, year, segment), and the measures behind it.
+
+A segment's composite score either comes from the quality measures by group
+(:mod:`simulator.measures`, when they have benchmark cut points) or is an
+input distribution: an expected path (year-1 mean plus a yearly change) with
+a systemic AR(1) deviation, clipped to 0-100. Either way it is drawn from its
+own streams per trial, common to every contract variant and independent of
+the member draws. Both engines call these functions after simulating a
+trial's members, so the quality model does not depend on the engine.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .dataset import ExperienceBlock
+from .measures import composite_score, sample_measures, true_rates
+from .streams import Purpose, stream
+
+if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
+    from ..scenario import Scenario
+
+
+def quality_scores(scenario: Scenario, trial: int) -> np.ndarray:
+    """Scores of one trial, shape (years, segments); NaN where a segment has none."""
+    years = scenario.term.years
+    out = np.full((years, len(scenario.segments)), np.nan)
+    for s, seg in enumerate(scenario.segments.values()):
+        q = seg.quality_score
+        if q is None:
+            continue
+        z = stream(scenario.run.seed, trial, Purpose.QUALITY, s).standard_normal(years)
+        deviation = np.empty(years)
+        deviation[0] = z[0]
+        rho = q.year_correlation
+        for y in range(1, years):
+            deviation[y] = rho * deviation[y - 1] + np.sqrt(1 - rho**2) * z[y]
+        path = q.mean_pct + q.change_pct_points * np.arange(years)
+        out[:, s] = np.clip(path + q.sd_pct_points * deviation, 0.0, 100.0)
+    return out
+
+
+def fill_measures(scenario: Scenario, trial: int, block: ExperienceBlock, i: int) -> None:
+    """Sample the measures of trial ``trial`` (row ``i`` of ``block``) on its simulated group
+    counts, and set the composite score of the segments scored by measures."""
+    q = scenario.quality
+    if q is None:
+        return
+    seed, names = scenario.run.seed, list(scenario.segments)
+    rates = true_rates(q, seed, trial, scenario.term.years)
+    block["measure_rate_true_pct"][i] = rates
+    eligible = q.eligible(names)
+    measured = scenario.measured_segments()
+    for s, name in enumerate(names):
+        den, num = sample_measures(q, seed, trial, s, eligible[s], block["group_members"][i, :, s], rates)
+        block["measure_denominator"][i, :, s] = den
+        block["measure_numerator"][i, :, s] = num
+        if name in measured:
+            block["quality_score_pct"][i, :, s] = composite_score(q, num, den)

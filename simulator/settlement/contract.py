@@ -1,0 +1,288 @@
+"""Contract terms: the global budget and how its surplus or deficit is shared.
+
+The terms are data (pydantic models, one field per term); the rules that
+apply them live in :mod:`simulator.settlement`, in the order a payer applies
+them: budget (trend, risk adjustment, rebasing, discount) -> stop-loss ->
+minimum savings/loss rate -> sharing rates or corridors (with the quality
+gate or sliding scale) -> caps -> quality bonus -> withhold -> program costs
+and fees. Every term has a neutral default, so a contract states only what
+it uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, ValidationError, model_validator
+
+from .equity import EquityTerms
+from ..core.inputs import (Name, Percent, StrictModel, TrendPct, check_per_year, deep_merge,
+                    per_year_fraction, validation_problems)
+
+CMS_TABLE = "cms_table"
+
+
+class Corridor(StrictModel):
+    """A band of the gross result, as % of budget, and the provider's share within it."""
+
+    up_to_pct: float | None = Field(
+        None, gt=0, le=1000, description="Upper edge of the band, % of budget; omit on the last band.")
+    share_pct: Percent = Field(description="Provider's share of the result within the band.")
+
+
+class StopLoss(StrictModel):
+    """Specific stop-loss: each member's annual cost above the attachment is
+    excluded from the provider's actual cost (less coinsurance), for a premium."""
+
+    attachment_usd: float = Field(gt=0, le=1e9, description="Per member per year, nominal dollars.")
+    coinsurance_pct: Percent = Field(
+        0.0, description="Share of the cost above the attachment that the provider still bears.")
+    premium_pmpm: float = Field(0.0, ge=0, le=1e5, description="Premium per member-month, "
+                                "added to the provider's actual cost.")
+
+
+class AggregateStopLoss(StrictModel):
+    """Aggregate stop-loss: the segment's actual cost above a percent of budget is covered."""
+
+    attachment_pct: float = Field(gt=0, le=1000, description="Attachment as % of budget (e.g. 115).")
+    coinsurance_pct: Percent = Field(0.0, description="Share above the attachment the provider bears.")
+    premium_pmpm: float = Field(0.0, ge=0, le=1e5, description="Premium per member-month.")
+
+
+class RiskAdjustment(StrictModel):
+    """The budget follows the population's normalised prospective risk score."""
+
+    growth_cap_pct: float | None = Field(
+        None, ge=0, le=100, description="Cap on the score's growth above the base year, % (MSSP: 3).")
+    decline_floor_pct: float | None = Field(
+        None, ge=0, le=100, description="Floor on its decline below the base year, % (REACH: 3).")
+
+
+class Rebasing(StrictModel):
+    """In one year of the term the budget resets toward recent experience."""
+
+    year: int = Field(ge=2, le=30, description="Year of the term (2 = second year) that is rebased.")
+    weight_pct: Percent = Field(description="Weight of the prior year's risk-adjusted cost, "
+                                "trended one year, in the rebased budget PMPM.")
+
+
+class DeficitFromQuality(StrictModel):
+    """Deficit share = 1 - quality-adjusted surplus share, within bounds (MSSP ENHANCED)."""
+
+    floor_pct: Percent = Field(40.0, description="Lowest deficit share.")
+    cap_pct: Percent = Field(75.0, description="Highest deficit share.")
+
+
+class BonusBand(StrictModel):
+    min_score_pct: Percent = Field(description="Quality score from which this bonus applies.")
+    bonus_pct: Percent = Field(description="Bonus as % of budget.")
+
+
+class QualityTerms(StrictModel):
+    """How the composite quality score moves money (all off by default)."""
+
+    gate_pct: Percent | None = Field(None, description="Below this score no surplus is shared.")
+    sliding_scale_below_pct: Percent | None = Field(
+        None, description="Below this score surplus shares are multiplied by score / 100 (MSSP "
+                          "from 2024, below the quality performance standard); 100: always.")
+    deficit_share_from_quality: DeficitFromQuality | None = None
+    bonus: list[BonusBand] = Field(default_factory=list, description="AQC-style quality bonus: "
+                                   "the band with the highest min_score_pct reached applies.")
+    withhold_pct: Percent = Field(0.0, description="Share of budget withheld (REACH: 2-5).")
+    withhold_zero_score_pct: Percent = Field(0.0, description="Score at or below which none of the "
+                                             "withhold is earned back.")
+    withhold_full_score_pct: Percent = Field(100.0, description="Score from which all of it is.")
+
+    @property
+    def uses_score(self) -> bool:
+        return bool(self.gate_pct is not None or self.sliding_scale_below_pct is not None or self.bonus
+                    or self.withhold_pct or self.deficit_share_from_quality)
+
+
+MinRate = Percent | Literal["cms_table"]
+
+
+class SegmentTerms(StrictModel):
+    """Budget and risk-sharing terms of one segment."""
+
+    budget_pmpm: float = Field(gt=0, le=1e6, description="Budget per member-month in the base year "
+                               "(the year before year 1); year y's is this trended y times.")
+    budget_trend_pct: TrendPct = Field(
+        description="Annual budget increase in percent: one number or one per year of the term.")
+    budget_trend_adjustment_pct: float = Field(
+        0.0, ge=-50, le=50, description="Negotiated adjustment added to every year's budget trend.")
+    risk_adjustment: RiskAdjustment | None = Field(None, description="Omit for no risk adjustment.")
+    rebasing: Rebasing | None = None
+    discount_pct: Percent = Field(0.0, description="Discount off the benchmark (REACH Global).")
+
+    surplus_share_pct: Percent | None = Field(None, description="Provider's share of a surplus "
+                                              "(or give surplus_corridors).")
+    deficit_share_pct: Percent | None = Field(None, description="Provider's share of a deficit "
+                                              "(or give deficit_corridors).")
+    surplus_corridors: list[Corridor] | None = Field(
+        None, min_length=1, description="Bands of the surplus (% of budget) with the provider's "
+                                        "share in each; the last band has no upper edge.")
+    deficit_corridors: list[Corridor] | None = Field(None, min_length=1, description="As above, "
+                                                     "for a deficit.")
+    min_savings_rate_pct: MinRate = Field(
+        0.0, description="Surplus, % of budget, below which nothing is shared; 'cms_table' for the "
+                         "MSSP one-sided table by number of members.")
+    min_loss_rate_pct: MinRate = Field(
+        0.0, description="Deficit, % of budget, below which nothing is shared ('cms_table' as above).")
+    sharing: Literal["first_dollar", "above_threshold"] = Field(
+        "first_dollar", description="Once the MSR/MLR is met, share the whole result "
+                                    "(first_dollar, as MSSP) or only the part beyond the threshold.")
+    gain_cap_pct: Percent | None = Field(None, description="Cap on the provider's gain, % of budget.")
+    loss_cap_pct: Percent | None = Field(None, description="Cap on the provider's loss, % of budget.")
+    revenue_pmpm: float | None = Field(None, gt=0, le=1e6, description="Provider revenue per "
+                                       "member-month in the base year (trended with the budget), "
+                                       "for caps stated as % of revenue.")
+    gain_cap_revenue_pct: Percent | None = None
+    loss_cap_revenue_pct: Percent | None = Field(None, description="Loss cap as % of revenue "
+                                                 "(MSSP BASIC); the lower of the two caps binds.")
+    stop_loss: StopLoss | None = None
+    aggregate_stop_loss: AggregateStopLoss | None = None
+    quality: QualityTerms = QualityTerms()
+    equity: EquityTerms | None = Field(None, description="Health-equity incentive (needs [quality] "
+                                       "groups and measures).")
+    program_cost_pmpm: float = Field(0.0, ge=0, le=1e5, description="Care-management and program "
+                                     "costs borne by the provider, per member-month.")
+    admin_fee_pmpm: float = Field(0.0, ge=0, le=1e5, description="Administrative fees per member-month.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SegmentTerms:
+        for side in ("surplus", "deficit"):
+            share, corridors = getattr(self, f"{side}_share_pct"), getattr(self, f"{side}_corridors")
+            if (share is None) == (corridors is None):
+                raise ValueError(f"{side}_share_pct: give exactly one of {side}_share_pct and "
+                                 f"{side}_corridors")
+            if corridors is not None:
+                _check_corridors(corridors, f"{side}_corridors")
+        if (self.gain_cap_revenue_pct is not None or self.loss_cap_revenue_pct is not None) \
+                and self.revenue_pmpm is None:
+            raise ValueError("revenue_pmpm: required when a cap is stated as % of revenue")
+        if self.quality.deficit_share_from_quality is not None and self.deficit_corridors is not None:
+            raise ValueError("quality.deficit_share_from_quality: cannot be combined with deficit_corridors")
+        q = self.quality
+        if q.withhold_full_score_pct <= q.withhold_zero_score_pct:
+            raise ValueError("quality.withhold_full_score_pct: must be above withhold_zero_score_pct")
+        return self
+
+    def corridors(self, side: Literal["surplus", "deficit"]) -> tuple[np.ndarray, np.ndarray]:
+        """Band edges (fractions of budget, last one infinite) and shares (fractions)."""
+        corridors = getattr(self, f"{side}_corridors")
+        if corridors is None:
+            return np.array([np.inf]), np.array([getattr(self, f"{side}_share_pct") / 100])
+        edges = [np.inf if c.up_to_pct is None else c.up_to_pct / 100 for c in corridors]
+        return np.array(edges), np.array([c.share_pct / 100 for c in corridors])
+
+    def budget_pmpm_by_year(self, years: int) -> np.ndarray:
+        """Scheduled budget PMPM for years 1..``years`` of the term (before rebasing)."""
+        return self.budget_pmpm * np.cumprod(1.0 + self.trend_by_year(years))
+
+    def trend_by_year(self, years: int) -> np.ndarray:
+        return per_year_fraction(self.budget_trend_pct, years) + self.budget_trend_adjustment_pct / 100
+
+
+def _check_corridors(corridors: list[Corridor], where: str) -> None:
+    edges = [c.up_to_pct for c in corridors]
+    if edges[-1] is not None:
+        raise ValueError(f"{where}: the last corridor must have no up_to_pct (it is open-ended)")
+    if any(e is None for e in edges[:-1]):
+        raise ValueError(f"{where}: only the last corridor may omit up_to_pct")
+    if any(b <= a for a, b in zip(edges[:-2], edges[1:-1])):
+        raise ValueError(f"{where}: up_to_pct must increase from one corridor to the next")
+
+
+class Contract(StrictModel):
+    """The terms of one contract variant."""
+
+    description: str = ""
+    payment_lag_months: int = Field(6, ge=0, le=60, description="Months from a performance "
+                                    "year's end to its settlement payment (for present values).")
+    segments: dict[Name, SegmentTerms] = Field(min_length=1)
+
+    def check_against(self, segment_names: list[str], years: int, label: str) -> None:
+        """Raise ``ValueError`` if the terms do not fit the population and the term."""
+        where = "contract" if label == "base" else f"variants.{label}"
+        missing = sorted(set(segment_names) - set(self.segments))
+        extra = sorted(set(self.segments) - set(segment_names))
+        if missing:
+            raise ValueError(f"{where}.segments: no terms for segment(s) {missing}")
+        if extra:
+            raise ValueError(f"{where}.segments: terms for unknown segment(s) {extra} "
+                             f"(segments are {sorted(segment_names)})")
+        for name, terms in self.segments.items():
+            check_per_year(terms.budget_trend_pct, years, f"{where}.segments.{name}.budget_trend_pct")
+            if terms.rebasing is not None and terms.rebasing.year > years:
+                raise ValueError(f"{where}.segments.{name}.rebasing.year: the term has only {years} years")
+
+    def uses_quality(self) -> list[str]:
+        """Segments whose terms depend on the quality score."""
+        return [name for name, t in self.segments.items() if t.quality.uses_score]
+
+
+def resolve_variants(base: Contract, variants: dict[str, dict[str, Any]]) -> dict[str, Contract]:
+    """The base contract and each variant (its overrides deep-merged onto the base), by name.
+
+    Raises ``ValueError`` naming the variant and field of the first invalid one.
+    """
+    out = {"base": base}
+    for name, overrides in variants.items():
+        if name == "base":
+            raise ValueError("variants.base: 'base' is reserved for [contract]")
+        merged = deep_merge(base.model_dump(exclude_unset=True), overrides)
+        try:
+            out[name] = Contract.model_validate(merged)
+        except ValidationError as err:
+            detail = "; ".join(f"{p}: {m}" for p, m in validation_problems(err))
+            raise ValueError(f"variants.{name}: {detail}") from None
+    return out
+
+
+class ContractFile(StrictModel):
+    """Contract terms to settle on a stored run (``vbcsim settle``).
+
+    Each segment under ``[contract.segments]`` replaces that segment's terms in the
+    run's base contract; segments not given keep the run's terms. Variants are
+    overrides of the resulting base, as in a scenario.
+    """
+
+    description: str = ""
+    contract: dict[str, Any] = Field(description="Contract fields; segments given replace the run's.")
+    variants: dict[Name, dict[str, Any]] = Field(default_factory=dict)
+
+    def contracts(self, run_base: Contract) -> dict[str, Contract]:
+        data = run_base.model_dump(exclude_unset=True)
+        own = dict(self.contract)
+        segments = {**data.pop("segments"), **own.pop("segments", {})}
+        try:
+            base = Contract.model_validate({**data, **own, "segments": segments})
+        except ValidationError as err:
+            detail = "; ".join(f"contract.{p}: {m}" for p, m in validation_problems(err))
+            raise ValueError(detail) from None
+        return resolve_variants(base, self.variants)
+
+
+# MSSP minimum savings rate for one-sided models by assigned beneficiaries,
+# 42 CFR 425.604: (low, high, MSR at low end %, MSR at high end %), linear within a range.
+_CMS_MSR_TABLE = [
+    (5_000, 5_999, 3.9, 3.6), (6_000, 6_999, 3.6, 3.4), (7_000, 7_999, 3.4, 3.2),
+    (8_000, 8_999, 3.2, 3.1), (9_000, 9_999, 3.1, 3.0), (10_000, 14_999, 3.0, 2.7),
+    (15_000, 19_999, 2.7, 2.5), (20_000, 49_999, 2.5, 2.2), (50_000, 59_999, 2.2, 2.0),
+]
+
+
+def cms_min_savings_rate_pct(members: np.ndarray | float) -> np.ndarray:
+    """MSSP one-sided MSR (percent) for a number of assigned beneficiaries.
+
+    Below 5,000 the table's top rate (3.9%) is used; from 60,000, 2.0%.
+    """
+    n = np.asarray(members, float)
+    out = np.full(n.shape, 2.0)
+    out[n < _CMS_MSR_TABLE[0][0]] = _CMS_MSR_TABLE[0][2]
+    for low, high, at_low, at_high in _CMS_MSR_TABLE:
+        inside = (n >= low) & (n < high + 1)
+        out[inside] = at_low + (at_high - at_low) * (n[inside] - low) / (high - low)
+    return out

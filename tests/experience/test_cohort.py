@@ -1,0 +1,80 @@
+"""The cohort engine agrees with the member engine within Monte Carlo error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from conftest import reference_dict, small_dict
+from simulator.analysis.risk import risk_measures
+from simulator.experience.cohort_engine import cell_costs
+from simulator.experience.costs import BandSeverities, CostTables
+from simulator.experience.engine import resolve_engine, simulate_experience
+from simulator.scenario import scenario_from_dict
+from simulator.settlement.rules import settle
+
+LEVELS = ("mean", "sd", "p1", "p5", "p95", "p99", "p99_5")
+
+
+def both_engines(data: dict, jobs: int = 1):
+    out = {}
+    for engine in ("member", "cohort"):
+        scenario = scenario_from_dict(data).with_run(engine=engine)
+        exp = simulate_experience(scenario, jobs=jobs)
+        out[engine] = (exp, settle(exp, {"base": scenario.contract}, 3.0, outputs=("provider_gain_usd",)))
+    return out
+
+
+def assert_same_distribution(a: np.ndarray, b: np.ndarray, what: str, levels=LEVELS) -> None:
+    ma, mb = risk_measures(a), risk_measures(b)
+    for name in levels:
+        (va, sa), (vb, sb) = ma[name], mb[name]
+        assert np.isfinite(sa) and np.isfinite(sb), (what, name)
+        assert abs(va - vb) <= 4 * np.hypot(sa, sb), (what, name, va, vb, sa, sb)
+
+
+def check_equivalence(runs, levels=LEVELS) -> None:
+    gains = {e: s["provider_gain_usd"].sel(variant="base").sum("segment").values for e, (_, s) in runs.items()}
+    for y in range(gains["member"].shape[1]):
+        assert_same_distribution(gains["member"][:, y], gains["cohort"][:, y], f"year {y + 1}", levels)
+    term = {e: g.sum(1) for e, g in gains.items()}
+    assert_same_distribution(term["member"], term["cohort"], "term", levels)
+    assert stats.ks_2samp(term["member"], term["cohort"]).pvalue > 0.01
+    excess = {e: x["excess_usd"].sel(attachment=250_000.0).sum(["year", "segment"]).values
+              for e, (x, _) in runs.items()}
+    for name in ("mean", "p99") if "p99" in levels else ("mean",):
+        (va, sa), (vb, sb) = risk_measures(excess["member"])[name], risk_measures(excess["cohort"])[name]
+        assert abs(va - vb) <= 4 * np.hypot(sa, sb), ("stop-loss excess", name, va, vb)
+
+
+def test_engines_agree_on_a_small_population():
+    data = small_dict(members={"ppo": 1000, "hmo": 600, "medicare": 400}, trials=2000,
+                      trials_per_block=250, years=3)
+    check_equivalence(both_engines(data))
+
+
+def test_engines_agree_on_the_reference_case():
+    data = reference_dict()
+    data["run"].update(trials=240, trials_per_block=40)
+    # few trials keep the suite fast: the extreme percentiles are compared in the benchmark
+    check_equivalence(both_engines(data, jobs=2), levels=("mean", "sd", "p5", "p95"))
+
+
+def test_cell_costs_have_the_exact_mean_and_excess():
+    tables = CostTables.from_model(scenario_from_dict(reference_dict()).cost_models["commercial"])
+    sev = BandSeverities(tables)
+    rng = np.random.default_rng(4)
+    n, band, count = 20_000, 4, 40  # catastrophic band, 40 members a cell: moment-matched body
+    total, excess, claimants = cell_costs(sev, np.full(n, band), np.full(n, count), np.full(n, 1.1),
+                                          np.array([100_000.0, 250_000.0]), rng, np.arange(n), n)
+    s = tables.severities[band]
+    for value, mean in ((total, count * 1.1 * s.mean), (excess[:, 1], count * 1.1 * s.excess_mean(250_000 / 1.1))):
+        assert abs(value.mean() - mean) < 4 * value.std() / np.sqrt(n)
+    assert total.var() == pytest.approx(count * s.var * 1.1**2, rel=0.05)
+
+
+def test_auto_picks_the_cohort_engine_and_says_why():
+    scenario = scenario_from_dict(small_dict()).with_run(engine="auto")
+    engine, why = resolve_engine(scenario)
+    assert engine == "cohort" and "auto" in why
