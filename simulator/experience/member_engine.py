@@ -152,8 +152,9 @@ class ChunkTotals:
 class MemberPaths:
     """Member-level record of a chunk (for calibration checks): cost and leaving by year."""
 
-    cost_usd: np.ndarray  # (years, members)
-    leaves: np.ndarray    # (years, members) left at the end of the year (death or churn)
+    cost_usd: np.ndarray     # (years, members)
+    leaves: np.ndarray       # (years, members) left at the end of the year (death or churn)
+    death_month: np.ndarray  # (years, members) month of death 1-12, or 0: alive at year end
 
 
 def simulate_chunk(model: ChunkModel, members: int, state: np.ndarray,
@@ -166,12 +167,13 @@ def simulate_chunk(model: ChunkModel, members: int, state: np.ndarray,
     year has. ``paths``, when given, receives every member's cost and leaving.
     """
     out = ChunkTotals.zeros(model)
-    record = paths if paths is not None else MemberPaths(np.zeros((0, 0)), np.zeros((0, 0), bool))
+    record = paths if paths is not None else MemberPaths(np.zeros((0, 0)), np.zeros((0, 0), bool),
+                                                         np.zeros((0, 0), np.int8))
     _kernel(members, model.band, model.initial_cut, model.transition_cut, model.entrant_cut,
             model.entrant_score, model.log_level, model.group_cut, model.program_cut,
             model.effects, model.attachments, state, out.totals,
             out.excess, out.claimants, out.groups, out.flagged, out.engaged, record.cost_usd,
-            record.leaves)
+            record.leaves, record.death_month)
     return out
 
 
@@ -219,7 +221,8 @@ def _year_end(band: np.ndarray, b: int, state: np.ndarray) -> tuple[bool, bool, 
 @njit(cache=True, error_model="numpy")
 def _kernel(members, band, initial_cut, transition_cut, entrant_cut, entrant_score,
             log_level, group_cut, program_cut, effects, attachments, state,
-            totals, excess, claimants, groups, flagged, engaged, record_cost, record_leaves):
+            totals, excess, claimants, groups, flagged, engaged, record_cost, record_leaves,
+            record_death_month):
     """Simulate one chunk (arguments: the fields of :class:`ChunkModel`, the stream states,
     the arrays of :class:`ChunkTotals` to add to, and of :class:`MemberPaths` or empty).
 
@@ -284,6 +287,7 @@ def _kernel(members, band, initial_cut, transition_cut, entrant_cut, entrant_sco
             if record:
                 record_cost[y, m] = cost
                 record_leaves[y, m] = leaves
+                record_death_month[y, m] = 12 - lost if died else 0
             band_of[m], leaves_of[m] = b, leaves
         totals[y, _MONTHS] += 12.0 * members - months_lost
         totals[y, _SCORE_MONTHS] += 12.0 * score_sum - score_months_lost
@@ -296,7 +300,8 @@ def member_paths(tables: CostTables, members: int, levels: np.ndarray, churn: fl
                  seed: int, trial: int = 0) -> MemberPaths:
     """Every member's cost and leaving over ``len(levels)`` years (one segment, one chunk's
     streams), for checking the cost model against member-level calibration targets."""
-    paths = MemberPaths(np.zeros((len(levels), members)), np.zeros((len(levels), members), bool))
+    shape = (len(levels), members)
+    paths = MemberPaths(np.zeros(shape), np.zeros(shape, bool), np.zeros(shape, np.int8))
     simulate_chunk(ChunkModel.build(tables, churn, levels, np.zeros(0)), members,
                    stream_states(seed, trial, PURPOSES, 0, 0), paths)
     return paths
