@@ -100,7 +100,51 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="a self-contained HTML report and an Excel workbook of a run")
     rp.add_argument("run_dir", type=Path)
     rp.add_argument("--out", type=Path, help="default: RUN_DIR/report.html (summary.xlsx beside it)")
+    _calibration_parsers(sub)
     return p
+
+
+def _calibration_parsers(sub) -> None:
+    ca = sub.add_parser("calibrate", help="fit a cost model to a claims extract (one row per "
+                        "member and year)")
+    ca.add_argument("extract", type=Path, help="CSV or Parquet: member_id, year, allowed_usd, "
+                    "months [, segment, group, died, age, weight]")
+    ca.add_argument("--out", type=Path, required=True, help="new TOML file for [cost_models.NAME]")
+    ca.add_argument("--name", help="cost model name (default: from the file name)")
+    ca.add_argument("--segment", help="fit the rows of this segment only")
+    ca.add_argument("--bands", type=_positive_int, default=5, help="number of cost bands (default 5)")
+    ca.add_argument("--edges", help="start band edges in $, e.g. 1000,5000,20000 (default: quantiles)")
+    ca.add_argument("--columns", help="rename columns: old=new,... (e.g. COST=allowed_usd)")
+    ca.add_argument("--prior", help="FILE.toml:MODEL toward which sparse transition rows are "
+                    "shrunk (default: the shipped medicare or commercial model)")
+    ca.add_argument("--report", type=Path, help="new folder for the fit report (PNGs + report.html)")
+
+    me = sub.add_parser("members", help="simulated member-years of a segment's cost model, in "
+                        "the extract format")
+    me.add_argument("scenario", type=Path)
+    me.add_argument("--segment", required=True)
+    me.add_argument("--members", type=_positive_int, required=True, help="member slots")
+    me.add_argument("--years", type=_positive_int, required=True)
+    me.add_argument("--seed", type=int, default=0)
+    me.add_argument("--out", type=Path, required=True, help="new CSV file (never overwritten)")
+    me.add_argument("--churn", action="store_true", help="apply the segment's churn (default: none)")
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from .calibration.commands import parse_edges, run_calibrate
+
+    run_calibrate(args.extract, args.out, args.name, args.segment, args.bands, parse_edges(args.edges),
+                  args.columns, args.prior, args.report)
+    return 0
+
+
+def _members(args: argparse.Namespace) -> int:
+    from .calibration.commands import run_members
+
+    frame = run_members(args.scenario, args.segment, args.members, args.years, args.seed, args.out,
+                        args.churn)
+    print(f"{args.out}: {len(frame):,} member-years of {frame.member_id.nunique():,} members")
+    return 0
 
 
 def _measure_options(p: argparse.ArgumentParser, default_horizon: str = "term") -> None:
@@ -297,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(json_schema(), indent=1))
             return 0
         commands = {"programs": _programs, "settle": _settle, "compare": _compare, "sweep": _sweep,
-                    "breakeven": _breakeven, "report": _report, "run": _run}
+                    "breakeven": _breakeven, "report": _report, "run": _run,
+                    "calibrate": _calibrate, "members": _members}
         return commands[args.command](args)
     except VbcsimError as err:
         print(f"vbcsim: error: {err}" if "\n" not in str(err) else f"vbcsim: error:\n{err}",
