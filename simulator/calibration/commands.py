@@ -14,7 +14,7 @@ from ..scenario import load_scenario
 from .checks import run_checks
 from .estimate import Calibration, calibrate
 from .extract import ExtractError, parse_columns, read_extract
-from .latent import band_cvs, band_means
+from .latent import MAX_ITERATIONS, band_cvs, band_means
 from .members import simulate_members, write_members
 from .to_toml import calibration_toml
 
@@ -94,6 +94,9 @@ def summary(cal: Calibration) -> str:
                      f"{f'{100 * p.zero[k]:.1f} ({100 * se.zero[k]:.1f})':>14}"
                      f"{f'{100 * p.death[k]:.1f} ({100 * se.death[k]:.1f})':>14}"
                      f"{p.family[k]:>11}{cal.credibility[k]:>7.2f}")
+    if cal.iterations >= MAX_ITERATIONS:
+        lines.append(f"WARNING: EM stopped at its limit of {MAX_ITERATIONS} iterations, the likelihood "
+                     "still rising slowly: usable, but not the exact maximum (fewer --bands converge faster)")
     seg = cal.segment
     if "churn" in seg:
         lines.append(f"churn {100 * seg['churn'][0]:.1f}% ({100 * seg['churn'][1]:.1f})")
