@@ -58,10 +58,18 @@ class Calibration:
     segment: dict = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
 
+    def band_member_years(self, cells: np.ndarray) -> np.ndarray:
+        """Expected member-years in each band among the (member, year) ``cells`` (posterior sums)."""
+        return np.einsum("n,ntk->k", self.panel.weight, self.posterior.band * cells[..., None])
+
     @property
-    def band_member_years(self) -> np.ndarray:
-        """Expected member-years in each band (posterior sums), all years of the span."""
-        return np.einsum("n,ntk->k", self.panel.weight, self.posterior.band)
+    def band_counts(self) -> dict[str, np.ndarray]:
+        """What each band's estimates rest on: non-zero member-years with a usable cost
+        (severity), member-years with a usable cost (zero share), member-years (deaths)."""
+        panel = self.panel
+        return {"severity": self.band_member_years(panel.cost_observed & (panel.cost > 0)),
+                "zero": self.band_member_years(panel.cost_observed),
+                "death": self.band_member_years(panel.present)}
 
 
 def rebanded(prior: CostModel, shares: np.ndarray) -> np.ndarray:

@@ -51,19 +51,18 @@ def _segment_comments(cal: Calibration) -> list[str]:
     return lines
 
 
-def _band(cal: Calibration, k: int, name: str, n_years: float) -> list[str]:
-    p, se = cal.params, cal.se
+def _band(cal: Calibration, k: int, name: str) -> list[str]:
+    p, se, n = cal.params, cal.se, {key: v[k] for key, v in cal.band_counts.items()}
     mean, cv = band_means(p)[k], band_cvs(p)[k]
-    lines = [f"\n[[cost_models.{name}.bands]]", f'name = "band_{k + 1}"',
-             f"mean_annual_usd = {mean:.2f}   # maximum likelihood ({p.family[k]}, EM over latent "
-             f"bands), on {n_years:,.0f} expected member-years; se {se.mean_usd[k]:,.2f}",
-             f"cv = {cv:.4f}   # same fit; se {se.cv[k]:.4f}",
-             f'severity = "{p.family[k]}"   # the family with the larger likelihood in this band',
-             f"zero_cost_pct = {100 * p.zero[k]:.4f}   # posterior share of zero-cost years; "
-             f"se {100 * se.zero[k]:.4f}",
-             f"death_pct = {100 * p.death[k]:.4f}   # posterior share of years ending in death; "
-             f"se {100 * se.death[k]:.4f}"]
-    return lines
+    return [f"\n[[cost_models.{name}.bands]]", f'name = "band_{k + 1}"',
+            f"mean_annual_usd = {mean:.2f}   # maximum likelihood ({p.family[k]}, EM over latent "
+            f"bands) on {n['severity']:,.0f} expected non-zero member-years; se {se.mean_usd[k]:,.2f}",
+            f"cv = {cv:.4f}   # same fit; se {se.cv[k]:.4f}",
+            f'severity = "{p.family[k]}"   # the family with the larger likelihood in this band',
+            f"zero_cost_pct = {100 * p.zero[k]:.4f}   # posterior share of zero-cost years among "
+            f"{n['zero']:,.0f} expected member-years with a usable cost; se {100 * se.zero[k]:.4f}",
+            f"death_pct = {100 * p.death[k]:.4f}   # posterior share of years ending in death among "
+            f"{n['death']:,.0f} expected member-years; se {100 * se.death[k]:.4f}"]
 
 
 def calibration_toml(cal: Calibration, name: str, source: str) -> str:
@@ -103,9 +102,8 @@ def calibration_toml(cal: Calibration, name: str, source: str) -> str:
                      f" (se {_vector(list(np.round(se.transition[i], 4)))}); prior "
                      f"{_vector(list(np.round(cal.prior_transition[i], 4)))}")
     lines.append("]")
-    years = cal.band_member_years
     for b in range(k):
-        lines += _band(cal, b, name, years[b])
+        lines += _band(cal, b, name)
     text = "\n".join(lines) + "\n"
     CostModel.model_validate(tomllib.loads(text)["cost_models"][name])
     return text

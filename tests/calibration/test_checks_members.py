@@ -97,3 +97,33 @@ def test_members_command_writes_the_extract_format_and_never_overwrites(tmp_path
     assert main(args) == 2
     assert out.read_bytes() == before
     assert "already exists" in capsys.readouterr().err
+
+
+def test_a_weight_counts_as_that_many_members():
+    """Weights are frequency weights: weight 2 fits exactly as the book written twice."""
+    from simulator.calibration.estimate import calibrate
+
+    book = simulate_members(load_scenario(REFERENCE).cost_models["medicare"], 300, 3, seed=2)
+    book.attrs["source"] = "book.csv"
+    twice = pd.concat([book, book.assign(member_id=book.member_id + "b")], ignore_index=True)
+    twice.attrs["source"] = "twice.csv"
+    weighted = book.assign(weight=2.0)
+    weighted.attrs["source"] = "weighted.csv"
+    quiet = dict(echo=lambda line: None)
+    fits = [calibrate(run_checks(f, **quiet), bands=2, edges_usd=[8000.0]) for f in (twice, weighted)]
+    assert np.allclose(fits[0].params.transition, fits[1].params.transition, atol=1e-8)
+    assert np.allclose(fits[0].params.shape, fits[1].params.shape, rtol=1e-8)
+    assert np.allclose(fits[0].se.mean_usd, fits[1].se.mean_usd, rtol=1e-6)
+
+
+def test_parquet_is_read_or_refused_with_a_clear_line(tmp_path):
+    path = tmp_path / "x.parquet"
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        path.write_bytes(b"PAR1")
+        with pytest.raises(ExtractError, match="needs pyarrow"):
+            read_extract(path)
+        return
+    _book(10).to_parquet(path)
+    assert len(read_extract(path)) == 30

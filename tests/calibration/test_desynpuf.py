@@ -7,6 +7,7 @@ about 40%), which the run-out check must flag.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -43,7 +44,15 @@ def test_calibrate_writes_a_cost_model_that_a_scenario_accepts(run, capsys):
     for key in ("mean_annual_usd", "cv", "zero_cost_pct", "death_pct"):
         lines = [ln for ln in text.splitlines() if ln.startswith(f"{key} = ")]
         assert len(lines) == 4 and all("#" in ln and "se " in ln for ln in lines)
-    assert "expected member-years" in text and "# Z = " in text
+    assert "# Z = " in text
+    # ... and the counts the bands rest on add up to the extract's usable member-years
+    raw = pd.read_csv(EXTRACT)
+    usable = raw[raw.year < 2010]
+    flat = text.replace(",", "")
+    counts = {what: sum(float(m) for m in re.findall(rf"(?:on|among) ([\d.]+) expected {what}", flat))
+              for what in ("non-zero member-years", "member-years with a usable cost")}
+    assert counts["non-zero member-years"] == pytest.approx((usable.allowed_usd > 0).sum(), abs=4)
+    assert counts["member-years with a usable cost"] == pytest.approx(len(usable), abs=4)
 
 
 def test_linkage_partial_years_deaths_and_incomplete_2010(run):
