@@ -106,6 +106,8 @@ def annualised_usd(frame: pd.DataFrame) -> pd.Series:
 
 
 RULES: tuple[Rule, ...] = (
+    Rule("missing member_id", "refused", "every row needs the member it belongs to",
+         lambda f: _rows(f.member_id == "", f)),
     Rule("duplicate (member, year) rows", "refused", "cannot tell which row is right: combine "
          "or remove them", lambda f: _rows(f.duplicated(["member_id", "year"], keep=False), f)),
     Rule("missing cost", "refused", "a missing cost is not a zero: fill it or remove the row",

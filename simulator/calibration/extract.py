@@ -63,7 +63,7 @@ def read_extract(path: Path, columns: dict[str, str] | None = None) -> pd.DataFr
         raise ExtractError(f"{path}: missing column(s) {', '.join(missing)}; expected "
                            f"{', '.join(REQUIRED)} (rename with --columns old=new,...)")
     frame = frame[[c for c in REQUIRED + OPTIONAL if c in frame]].copy()
-    frame["member_id"] = frame["member_id"].astype(str)
+    frame["member_id"] = frame["member_id"].fillna("").astype(str).str.strip()
     for name in NUMERIC:
         if name in frame:
             values = pd.to_numeric(frame[name], errors="coerce")

@@ -29,6 +29,7 @@ def test_bad_rows_are_refused_with_their_counts():
     book = _book()
     book.loc[0, "allowed_usd"] = -5.0
     book.loc[[1, 2], "months"] = 13
+    book.loc[5, "member_id"] = ""
     book = pd.concat([book, book.iloc[[10]]], ignore_index=True)
     book.attrs["source"] = "book.csv"
     lines = []
@@ -36,7 +37,7 @@ def test_bad_rows_are_refused_with_their_counts():
         run_checks(book, echo=lines.append)
     message = str(err.value)
     assert "negative cost: 1" in message and "months outside 1-12 (or not whole): 2" in message
-    assert "duplicate (member, year) rows: 2" in message
+    assert "duplicate (member, year) rows: 2" in message and "missing member_id: 1" in message
     assert any(line.strip().startswith("ok      missing cost: 0") for line in lines)
 
 
@@ -127,3 +128,19 @@ def test_parquet_is_read_or_refused_with_a_clear_line(tmp_path):
         return
     _book(10).to_parquet(path)
     assert len(read_extract(path)) == 30
+
+
+def test_calibrate_command_picks_a_segment_and_never_overwrites(tmp_path, capsys):
+    book = pd.concat([_book(150).assign(segment="hmo"), _book(150, seed=2).assign(segment="ppo")])
+    book.to_csv(tmp_path / "book.csv", index=False)
+    out = tmp_path / "fit.toml"
+    assert main(["calibrate", str(tmp_path / "book.csv"), "--out", str(out)]) == 2
+    assert "choose one with --segment" in capsys.readouterr().err and not out.exists()
+    assert main(["calibrate", str(tmp_path / "book.csv"), "--out", str(out), "--segment", "ppo",
+                 "--bands", "2", "--prior", f"{REFERENCE}:commercial"]) == 0
+    printed = capsys.readouterr().out
+    assert "segment ppo: 450 of 900 member-years" in printed and "too few members: 0" in printed
+    assert "[cost_models.book]" in out.read_text()
+    before = out.read_bytes()
+    assert main(["calibrate", str(tmp_path / "book.csv"), "--out", str(out), "--segment", "ppo"]) == 2
+    assert out.read_bytes() == before and "already exists" in capsys.readouterr().err
