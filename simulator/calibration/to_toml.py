@@ -76,7 +76,7 @@ def calibration_toml(cal: Calibration, name: str, source: str) -> str:
              f"{int(panel.present.sum()):,} member-years, years {panel.years[0]}-{panel.years[-1]} "
              f"(costs from {', '.join(str(y) for y in cost_years)}).",
              f"# Bands are latent states fitted by maximum likelihood (EM, {cal.iterations} "
-             f"iterations{' (the limit: not fully converged)' if cal.iterations >= MAX_ITERATIONS else ''})"
+             f"iterations{', the limit: not fully converged' if cal.iterations >= MAX_ITERATIONS else ''})"
              " from start edges on the annualised cost "
              f"{', '.join(f'${e:,.0f}' for e in cal.edges_usd)}; standard errors (se) from "
              "the outer product of members' scores.",
