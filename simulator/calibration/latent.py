@@ -19,7 +19,7 @@ import numpy as np
 from .panel import Panel
 from .severity import fit_severity, log_density
 
-MAX_ITERATIONS = 500
+MAX_ITERATIONS = 1000
 TOLERANCE = 1e-6
 """EM stops when the log-likelihood per member improves by less than this."""
 FLOOR = 1e-9
