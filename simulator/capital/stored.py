@@ -1,0 +1,102 @@
+"""Capital figures of a settled run: the yearly items of each variant, a capital file, the table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from pydantic import ValidationError
+
+from ..core.errors import ScenarioError
+from ..core.inputs import validation_problems
+from .calendar import YearlyItems
+from .measures import capital_measures
+from .terms import CapitalFile, CapitalTerms
+
+if TYPE_CHECKING:
+    from ..scenario import Scenario
+    from ..settlement.contract import Contract
+
+NEEDED = ("budget_usd", "actual_cost_usd", "stop_loss_recovery_usd", "stop_loss_premium_usd",
+          "program_and_fees_usd", "provider_gain_usd")
+
+
+def yearly_items(settlement: xr.Dataset, variant: str, terms: CapitalTerms,
+                 payment_lag_months: int) -> YearlyItems:
+    """One variant's settlement items as (trial, year, segment) arrays.
+
+    The allowed cost is recovered from the settlement itself (actual cost = allowed -
+    recovery + premium), so a ``settlements/NAME`` folder needs no experience.
+    """
+    missing = [k for k in NEEDED if k not in settlement]
+    if missing:
+        raise KeyError(f"the settlement lacks {missing} (settle with every output)")
+    v = settlement.sel(variant=variant).transpose("trial", "year", "segment")
+    get = {k: v[k].values for k in NEEDED}
+    segments = [str(s) for s in settlement["segment"].values]
+    return YearlyItems(
+        budget_usd=get["budget_usd"],
+        allowed_usd=get["actual_cost_usd"] + get["stop_loss_recovery_usd"] - get["stop_loss_premium_usd"],
+        recovery_usd=get["stop_loss_recovery_usd"], premium_usd=get["stop_loss_premium_usd"],
+        program_usd=get["program_and_fees_usd"], gain_usd=get["provider_gain_usd"],
+        capitation=np.array([terms.receipt_basis(s) == "capitation" for s in segments]),
+        payment_lag_months=payment_lag_months)
+
+
+def capital_summary(settlement: xr.Dataset, terms: CapitalTerms, contracts: dict[str, Contract],
+                    variants: list[str] | None = None) -> pd.DataFrame:
+    """Capital figures of every variant (:func:`~.measures.capital_measures`), with a variant column.
+
+    ``contracts`` gives each variant's payment lag (a variant not in it takes the base's).
+    """
+    rows = []
+    for variant in variants or [str(v) for v in settlement["variant"].values]:
+        lag = contracts.get(variant, contracts["base"]).payment_lag_months
+        table = capital_measures(terms, yearly_items(settlement, variant, terms, lag))
+        rows.append(table.assign(variant=variant))
+    out = pd.concat(rows, ignore_index=True)
+    return out[["variant", *[c for c in out.columns if c != "variant"]]]
+
+
+def load_capital(path: str | Path, scenario: Scenario) -> CapitalTerms:
+    """Read a file holding a ``[capital]`` table and check it against the run's segments.
+
+    Raises
+    ------
+    ScenarioError
+        Naming the file, the field and what was expected.
+    """
+    from ..scenario import read_toml
+
+    _, data = read_toml(path)
+    try:
+        terms = CapitalFile.model_validate(data).capital
+        terms.check_against(list(scenario.segments))
+    except ValidationError as err:
+        raise ScenarioError(str(path), validation_problems(err)) from None
+    except ValueError as err:
+        raise ScenarioError(str(path), [("", str(err))]) from None
+    return terms
+
+
+def headline_lines(summary: pd.DataFrame, level_pct: float) -> list[str]:
+    """Two lines per variant a user reads after a run: ruin probability and capital needed."""
+    lines = []
+    for variant, table in summary.groupby("variant", sort=False):
+        t = table.set_index(["measure", "horizon"])
+        p, p_se = t.loc[("p_ruin", "term"), ["value", "mc_se"]]
+        b, b_se = t.loc[("p_breach", "term"), ["value", "mc_se"]]
+        lines.append(f"{variant:<16}P(ruin over the term) {p:.1%} ({p_se:.1%}); "
+                     f"P(breach of the minimum) {b:.1%} ({b_se:.1%})")
+        for horizon, label in (("term", "over the term"), ("one_year", "in any one year")):
+            row = t.loc[("capital_needed_usd", horizon)]
+            lines.append(f"{'':<16}capital needed for P(ruin) <= {level_pct:g}% {label}: "
+                         f"${row.value / 1e6:,.1f}M (95% interval {_m(row.ci_low)}-{_m(row.ci_high)})")
+    return lines
+
+
+def _m(x: float) -> str:
+    return "n/a" if np.isnan(x) else f"${x / 1e6:,.1f}M"
