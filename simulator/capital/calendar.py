@@ -179,29 +179,54 @@ def scheduled_flows(terms: CapitalTerms, items: YearlyItems, months: int
                            "settlement_usd": settlement} | yearly
 
 
-def cash_paths(terms: CapitalTerms, items: YearlyItems, starting_usd: float | None = None) -> CashPaths:
+@dataclass(frozen=True)
+class Schedule:
+    """What does not depend on the starting capital, month-major (month, trial) for speed."""
+
+    months: int
+    cash: np.ndarray
+    accrued: np.ndarray
+    settlement: np.ndarray
+    parts: dict[str, np.ndarray]
+    ibnr: np.ndarray
+    receivable: np.ndarray
+
+
+def schedule(terms: CapitalTerms, items: YearlyItems) -> Schedule:
+    """The scheduled flows of :func:`scheduled_flows`, computed once for many starting capitals."""
+    months = horizon_months(terms, items.shape[1], items.payment_lag_months)
+    cash, accrued, parts = scheduled_flows(terms, items, months)
+    zeros = np.zeros((cash.shape[0], 1))
+    return Schedule(months, np.ascontiguousarray(cash.T), np.ascontiguousarray(accrued.T),
+                    np.ascontiguousarray(parts["settlement_usd"].T), parts,
+                    ibnr=np.hstack([zeros, np.cumsum(parts["ibnr_usd"], axis=1)]),
+                    receivable=np.hstack([zeros, np.cumsum(parts["receivable_usd"], axis=1)]))
+
+
+def cash_paths(terms: CapitalTerms, items: YearlyItems, starting_usd: float | None = None,
+               plan: Schedule | None = None) -> CashPaths:
     """Capital and cash month by month for every trial of one contract variant.
 
     Parameters
     ----------
     starting_usd
         Starting capital (default: ``terms.starting_usd``); the solver varies it.
+    plan
+        :func:`schedule` of the same terms and items, if already computed.
     """
     start = terms.starting_usd if starting_usd is None else float(starting_usd)
     n, years = items.shape
-    months = horizon_months(terms, years, items.payment_lag_months)
-    cash_flow, accrued, parts = scheduled_flows(terms, items, months)
+    plan = plan or schedule(terms, items)
+    months, parts = plan.months, plan.parts
     state = _Financing(terms, n, years, items.payment_lag_months)
     upfront = terms.partner.upfront_usd if terms.partner else 0.0
-    cash = np.empty((n, months + 1))
-    capital = np.empty((n, months + 1))
-    loc, advance = np.zeros((n, months + 1)), np.zeros((n, months + 1))
-    cash[:, 0] = capital[:, 0] = start + upfront
+    cash, capital = np.empty((months + 1, n)), np.empty((months + 1, n))
+    loc, advance = np.zeros((months + 1, n)), np.zeros((months + 1, n))
+    cash[0] = capital[0] = start + upfront
     for k in range(1, months + 1):
-        cash[:, k], capital_change = state.step(k, cash[:, k - 1], cash_flow[:, k - 1],
-                                                parts["settlement_usd"][:, k - 1])
-        capital[:, k] = capital[:, k - 1] + accrued[:, k - 1] + capital_change
-        loc[:, k], advance[:, k] = state.loc, state.advance
+        cash[k], capital_change = state.step(k, cash[k - 1], plan.cash[k - 1], plan.settlement[k - 1])
+        capital[k] = capital[k - 1] + plan.accrued[k - 1] + capital_change
+        loc[k], advance[k] = state.loc, state.advance
     totals = state.totals | {name: parts[name].sum(axis=1) for name in (
         "partner_funding_usd", "partner_gain_share_usd", "reinsurance_recovery_usd")}
     totals |= {"partner_upfront_usd": np.full(n, upfront),
@@ -209,11 +234,8 @@ def cash_paths(terms: CapitalTerms, items: YearlyItems, starting_usd: float | No
                "reinsurance_premium_usd": np.full(
                    n, years * (terms.reinsurance.premium_usd if terms.reinsurance else 0.0)),
                "settlement_gain_usd": items.gain_usd.sum(axis=(1, 2))}
-    zeros = np.zeros((n, 1))
-    return CashPaths(capital_usd=capital, cash_usd=cash, required_usd=required_minimum(terms, items, months),
-                     ibnr_usd=np.hstack([zeros, np.cumsum(parts["ibnr_usd"], axis=1)]),
-                     receivable_usd=np.hstack([zeros, np.cumsum(parts["receivable_usd"], axis=1)]),
-                     loc_usd=loc, advance_usd=advance, years=years, starting_usd=start, totals=totals)
+    return CashPaths(capital_usd=capital.T, cash_usd=cash.T, required_usd=required_minimum(terms, items, months),
+                     ibnr_usd=plan.ibnr, receivable_usd=plan.receivable, loc_usd=loc.T, advance_usd=advance.T, years=years, starting_usd=start, totals=totals)
 
 
 class _Financing:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .calendar import CashPaths, YearlyItems, cash_paths
+from .calendar import CashPaths, YearlyItems, cash_paths, schedule
 from .terms import CapitalTerms
 
 Z95 = 1.959963984540054
@@ -73,22 +73,38 @@ def one_year_falls(paths: CashPaths) -> np.ndarray:
 
 
 def solve_capital(terms: CapitalTerms, items: YearlyItems, level_pct: float | None = None,
-                  tol_usd: float = 1000.0, max_iter: int = 50) -> dict[str, float]:
-    """Starting capital for which at most ``level_pct``% of trials are ruined over the term.
+                  rel_tol: float = 1e-6, max_iter: int = 20) -> dict[str, float]:
+    """Smallest starting capital for which at most ``level_pct``% of trials are ruined over the term.
 
     The paths depend on the starting capital (cash earns a return, a shortfall costs
-    interest), so the answer is the fixed point c = upper order statistic of the falls
-    below c, found by iteration on the stored paths.
+    interest), so the capital is first iterated to the fixed point c = upper order
+    statistic of the falls below c, then bracketed and bisected on the number of ruined
+    trials (which cannot rise with more capital) to ``rel_tol``. The interval is that of
+    the order statistic at the answer.
     """
     level = (terms.ruin_level_pct if level_pct is None else level_pct) / 100
+    allowed = math.floor(level * items.shape[0])
+    plan = schedule(terms, items)
+
+    def ruined(c: float) -> int:
+        return int((cash_paths(terms, items, c, plan).capital_usd < 0).any(axis=1).sum())
+
     c = terms.starting_usd
-    for i in range(max_iter):
-        found = exceeded_at_most(fall_below_start(cash_paths(terms, items, c)), level)
-        done = abs(found["value"] - c) <= tol_usd
-        c = found["value"]
-        if done:
+    for _ in range(max_iter):
+        found = exceeded_at_most(fall_below_start(cash_paths(terms, items, c, plan)), level)["value"]
+        if abs(found - c) <= rel_tol * max(abs(c), 1.0):
             break
-    return found | {"iterations": i + 1}
+        c = found
+    step = max(abs(c), 1.0) * 1e-3
+    low, high = max(c - step, 0.0), c + step
+    while ruined(high) > allowed:
+        low, high, step = high, high + 2 * step, 2 * step
+    while low > 0 and ruined(low) <= allowed:
+        high, low, step = low, max(low - 2 * step, 0.0), 2 * step
+    while high - low > rel_tol * max(high, 1.0):
+        mid = (low + high) / 2
+        low, high = (low, mid) if ruined(mid) <= allowed else (mid, high)
+    return exceeded_at_most(fall_below_start(cash_paths(terms, items, high, plan)), level) | {"value": high}
 
 
 def drawdown(capital: np.ndarray) -> np.ndarray:
@@ -162,7 +178,8 @@ def _returns(terms: CapitalTerms, paths: CashPaths, needed: dict[str, float]) ->
 def ruin_curve(terms: CapitalTerms, items: YearlyItems, starting_usd: np.ndarray) -> pd.DataFrame:
     """Probability of ruin over the term for each starting capital (paths recomputed for each)."""
     rows = []
+    plan = schedule(terms, items)
     for c in np.asarray(starting_usd, float):
-        paths = cash_paths(terms, items, c)
+        paths = cash_paths(terms, items, c, plan)
         rows.append((c, *probability((paths.capital_usd < 0).any(axis=1))))
     return pd.DataFrame(rows, columns=["starting_usd", "p_ruin", "mc_se"])
