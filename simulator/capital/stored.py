@@ -34,8 +34,8 @@ def yearly_items(settlement: xr.Dataset, variant: str, terms: CapitalTerms,
     missing = [k for k in NEEDED if k not in settlement]
     if missing:
         raise KeyError(f"the settlement lacks {missing} (settle with every output)")
-    v = settlement.sel(variant=variant).transpose("trial", "year", "segment")
-    get = {k: v[k].values for k in NEEDED}
+    v = settlement.sel(variant=variant)
+    get = {k: v[k].transpose("trial", "year", "segment").values for k in NEEDED}
     segments = [str(s) for s in settlement["segment"].values]
     return YearlyItems(
         budget_usd=get["budget_usd"],
@@ -100,3 +100,26 @@ def headline_lines(summary: pd.DataFrame, level_pct: float) -> list[str]:
 
 def _m(x: float) -> str:
     return "n/a" if np.isnan(x) else f"${x / 1e6:,.1f}M"
+
+
+TABLE = {("p_ruin", "term"): ("P(ruin)", "pct"), ("p_breach", "term"): ("P(breach)", "pct"),
+         ("p_cash_shortfall", "term"): ("P(cash short)", "pct"),
+         ("capital_needed_usd", "term"): ("capital needed, term", "usd"),
+         ("capital_needed_usd", "one_year"): ("capital needed, 1 year", "usd"),
+         ("worst_drawdown_mean_usd", "term"): ("mean worst drawdown", "usd"),
+         ("annual_result_mean_usd", "term"): ("result a year", "usd"),
+         ("return_on_risk_capital", "term"): ("return on risk capital", "pct")}
+
+
+def capital_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The key capital figures per variant, as text: value (standard error), $ millions or %."""
+    t = summary.set_index(["variant", "measure", "horizon"])
+    rows = {}
+    for variant in dict.fromkeys(summary.variant):
+        cells = {}
+        for key, (label, unit) in TABLE.items():
+            value, se = t.loc[(variant, *key), ["value", "mc_se"]]
+            fmt = (lambda x: f"{x:.1%}") if unit == "pct" else (lambda x: f"{x / 1e6:,.1f}")
+            cells[label] = f"{fmt(value)} ({'n/a' if np.isnan(se) else fmt(se)})"
+        rows[variant] = cells
+    return pd.DataFrame(rows).T.rename_axis("variant ($M)")
