@@ -210,7 +210,7 @@ def _capital_and_write(folder: RunFolder, terms: CapitalTerms | None, settlement
         return None
     table = capital_summary(settlement, terms, contracts)
     try:
-        table.to_csv(folder.path("capital.csv"), index=False, float_format="%.6g")
+        table.to_csv(folder.path("capital.csv"), index=False, float_format="%.10g")
     except OSError as err:
         raise RunError(f"cannot write results into {folder.partial}: {err.strerror or err}") from None
     return table
@@ -255,7 +255,7 @@ def capital_stored_run(run_dir: str | Path, contract_file: str | Path | None = N
         name += f"_{Path(contract_file).stem}"
     key = {"capital": terms.model_dump_json(), "contract": str(contract_file)}
     folder = RunFolder(Path(out) if out else run_dir / "capital" / name, key, force=force)
-    summary.to_csv(folder.path("capital.csv"), index=False, float_format="%.6g")
+    summary.to_csv(folder.path("capital.csv"), index=False, float_format="%.10g")
     _capital_charts(folder, settlement, terms, contracts, summary)
     return CapitalResult(folder.complete(), summary, terms, settlement.sizes["trial"],
                          time.perf_counter() - t0)

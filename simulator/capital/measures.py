@@ -52,9 +52,10 @@ def exceeded_at_most(x: np.ndarray, level: float) -> dict[str, float]:
     return {"value": float(value), "ci_low": lo, "ci_high": hi, "mc_se": (hi - lo) / (2 * Z95)}
 
 
-def fall_below_start(paths: CashPaths) -> np.ndarray:
-    """Per trial, the deepest fall of capital below its starting level (0 if it never falls)."""
-    return np.maximum(paths.capital_usd[:, :1] - paths.capital_usd.min(axis=1, keepdims=True), 0.0)[:, 0]
+def needed_on_path(paths: CashPaths) -> np.ndarray:
+    """Per trial, the starting capital that would just have kept capital at or above zero
+    (on this path): the owners' starting capital less the path's lowest capital."""
+    return paths.starting_usd - paths.capital_usd.min(axis=1)
 
 
 def year_months(paths: CashPaths, year: int) -> slice:
@@ -91,7 +92,7 @@ def solve_capital(terms: CapitalTerms, items: YearlyItems, level_pct: float | No
 
     c = terms.starting_usd
     for _ in range(max_iter):
-        found = exceeded_at_most(fall_below_start(cash_paths(terms, items, c, plan)), level)["value"]
+        found = exceeded_at_most(needed_on_path(cash_paths(terms, items, c, plan)), level)["value"]
         if abs(found - c) <= rel_tol * max(abs(c), 1.0):
             break
         c = found
@@ -104,7 +105,7 @@ def solve_capital(terms: CapitalTerms, items: YearlyItems, level_pct: float | No
     while high - low > rel_tol * max(high, 1.0):
         mid = (low + high) / 2
         low, high = (low, mid) if ruined(mid) <= allowed else (mid, high)
-    return exceeded_at_most(fall_below_start(cash_paths(terms, items, high, plan)), level) | {"value": high}
+    return exceeded_at_most(needed_on_path(cash_paths(terms, items, high, plan)), level) | {"value": high}
 
 
 def drawdown(capital: np.ndarray) -> np.ndarray:
