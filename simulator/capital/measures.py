@@ -114,10 +114,11 @@ def drawdown(capital: np.ndarray) -> np.ndarray:
 
 
 def ruin_by_year(paths: CashPaths) -> pd.DataFrame:
-    """Probabilities of ruin, breach and cash shortfall by the end of each year and the term."""
+    """Probabilities of ruin, breach and cash shortfall by the end of each year, and over the
+    term: every month until the last payment of the term (claims run-off, settlements)."""
     rows = []
     last = paths.capital_usd.shape[1]
-    ends = [(str(y), 12 * y + 1) for y in range(1, paths.years)] + [("term", last)]
+    ends = [(str(y), 12 * y + 1) for y in range(1, paths.years + 1)] + [("term", last)]
     for horizon, end in ends:
         capital, cash = paths.capital_usd[:, 1:end], paths.cash_usd[:, 1:end]
         for measure, event in (("p_ruin", capital < 0), ("p_breach", capital < paths.required_usd[1:end]),
