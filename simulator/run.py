@@ -13,15 +13,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 
 from .analysis.risk import summarize
-from .capital.calendar import cash_paths
-from .capital.measures import ruin_curve
-from .capital.plots import capital_fan_chart, ruin_curve_chart
-from .capital.stored import capital_summary, load_capital, yearly_items
+from .capital.stored import capital_summary, load_capital, variant_charts
 from .capital.terms import CapitalTerms
 from .settlement.contract import Contract
 from .experience.engine import member_years, resolve_engine, simulate_experience
@@ -263,14 +259,9 @@ def capital_stored_run(run_dir: str | Path, contract_file: str | Path | None = N
 
 def _capital_charts(folder: RunFolder, settlement: xr.Dataset, terms: CapitalTerms,
                     contracts: dict[str, Contract], summary: pd.DataFrame, variant: str = "base") -> None:
-    """The base variant's capital fan chart and ruin curve, as PNG files."""
-    items = yearly_items(settlement, variant, terms, contracts[variant].payment_lag_months)
-    needed = summary.set_index(["variant", "measure", "horizon"]).loc[
-        (variant, "capital_needed_usd", "term")].to_dict()
-    grid = np.linspace(0.0, 1.5 * max(needed["value"], terms.starting_usd, 1.0), 31)
-    curve = ruin_curve(terms, items, grid)
-    curve.to_csv(folder.path("ruin_curve.csv"), index=False, float_format="%.6g")
-    capital_fan_chart(cash_paths(terms, items), f"Capital month by month, contract '{variant}' "
-                      f"({items.shape[0]:,} trials)").savefig(folder.path("capital_fan.png"), dpi=110)
-    ruin_curve_chart(curve, terms.ruin_level_pct, needed, f"Ruin curve, contract '{variant}' "
-                     f"({items.shape[0]:,} trials)").savefig(folder.path("ruin_curve.png"), dpi=110)
+    """The base variant's capital fan chart and ruin curve, as PNG files (and the curve as CSV)."""
+    fan, ruin, curve = variant_charts(settlement, terms, summary, contracts[variant].payment_lag_months,
+                                      variant)
+    curve.to_csv(folder.path("ruin_curve.csv"), index=False, float_format="%.10g")
+    fan.savefig(folder.path("capital_fan.png"), dpi=110)
+    ruin.savefig(folder.path("ruin_curve.png"), dpi=110)

@@ -12,8 +12,11 @@ from pydantic import ValidationError
 
 from ..core.errors import ScenarioError
 from ..core.inputs import validation_problems
-from .calendar import YearlyItems
-from .measures import capital_measures
+from matplotlib.figure import Figure
+
+from .calendar import YearlyItems, cash_paths
+from .measures import capital_measures, ruin_curve
+from .plots import capital_fan_chart, ruin_curve_chart
 from .terms import CapitalFile, CapitalTerms
 
 if TYPE_CHECKING:
@@ -104,10 +107,10 @@ def _m(x: float) -> str:
 
 TABLE = {("p_ruin", "term"): ("P(ruin)", "pct"), ("p_breach", "term"): ("P(breach)", "pct"),
          ("p_cash_shortfall", "term"): ("P(cash short)", "pct"),
-         ("capital_needed_usd", "term"): ("capital needed, term", "usd"),
-         ("capital_needed_usd", "one_year"): ("capital needed, 1 year", "usd"),
-         ("worst_drawdown_mean_usd", "term"): ("mean worst drawdown", "usd"),
-         ("annual_result_mean_usd", "term"): ("result a year", "usd"),
+         ("capital_needed_usd", "term"): ("capital needed, term $M", "usd"),
+         ("capital_needed_usd", "one_year"): ("capital needed, 1 year $M", "usd"),
+         ("worst_drawdown_mean_usd", "term"): ("mean worst drawdown $M", "usd"),
+         ("annual_result_mean_usd", "term"): ("result a year $M", "usd"),
          ("return_on_risk_capital", "term"): ("return on risk capital", "pct")}
 
 
@@ -122,4 +125,20 @@ def capital_table(summary: pd.DataFrame) -> pd.DataFrame:
             fmt = (lambda x: f"{x:.1%}") if unit == "pct" else (lambda x: f"{x / 1e6:,.1f}")
             cells[label] = f"{fmt(value)} ({'n/a' if np.isnan(se) else fmt(se)})"
         rows[variant] = cells
-    return pd.DataFrame(rows).T.rename_axis("variant ($M)")
+    return pd.DataFrame(rows).T
+
+
+def variant_charts(settlement: xr.Dataset, terms: CapitalTerms, summary: pd.DataFrame,
+                   payment_lag_months: int, variant: str = "base") -> tuple[Figure, Figure, pd.DataFrame]:
+    """One variant's capital fan chart, ruin curve chart and the curve's table.
+
+    The curve runs from no capital to 1.5 times the larger of the capital needed and the
+    starting capital, at 31 points, each on paths recomputed for that starting capital."""
+    items = yearly_items(settlement, variant, terms, payment_lag_months)
+    needed = summary.set_index(["variant", "measure", "horizon"]).loc[
+        (variant, "capital_needed_usd", "term")].to_dict()
+    curve = ruin_curve(terms, items, np.linspace(0.0, 1.5 * max(needed["value"], terms.starting_usd, 1.0), 31))
+    trials = f"{items.shape[0]:,} trials"
+    fan = capital_fan_chart(cash_paths(terms, items), f"Capital month by month, contract '{variant}' ({trials})")
+    ruin = ruin_curve_chart(curve, terms.ruin_level_pct, needed, f"Ruin curve, contract '{variant}' ({trials})")
+    return fan, ruin, curve

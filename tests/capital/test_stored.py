@@ -118,3 +118,12 @@ def test_summary_per_variant_uses_each_variants_payment_lag(reference_run):
     # the reference loses money on average, so paying its settlements a year later leaves
     # the cash with the provider longer: more investment income
     assert income[1] > income[0]
+
+
+def test_the_report_has_a_capital_section(reference_run, tmp_path):
+    from simulator.analysis.report import write_report
+
+    page, _ = write_report(reference_run, tmp_path / "report.html")
+    text = page.read_text()
+    assert "<h2>Capital, cash and survival</h2>" in text and "capital needed, term $M" in text
+    assert text.count("data:image/png") >= 2
