@@ -249,7 +249,7 @@ class _Financing:
         self.rate_m = (1 + line.rate_pct / 100) ** (1 / 12) - 1 if line else 0.0
         self.fee_m = line.commitment_fee_pct / 100 / 12 * line.limit_usd if line else 0.0
         adv = terms.payer_advance
-        self.advance_months = (adv.months or 12 * years) if adv else 0
+        self.advance_months = min(adv.months or 12 * years, 12 * years) if adv else 0
         self.final_month = 12 * years + payment_lag_months
         self.loc, self.advance = np.zeros(n), np.zeros(n)
         self.totals = {k: np.zeros(n) for k in TOTALS}

@@ -52,7 +52,7 @@ class PayerAdvance(StrictModel):
 
     monthly_usd: float = Field(gt=0, le=1e12, description="Advance paid at the end of each month.")
     months: int | None = Field(None, ge=1, le=600, description="Months of advances from the "
-                               "start (default: every month of the term).")
+                               "start (default, and at most: every month of the term).")
     recovery_pct: Percent = Field(100.0, description="Share of each settlement paid to the "
                                   "provider that goes to repaying the advance.")
     unrecovered: Literal["clawback", "forgiven"] = Field(

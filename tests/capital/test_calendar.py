@@ -127,3 +127,21 @@ def test_financing_flows_conserve_money(unrecovered):
                 + t["partner_funding_usd"] - t["partner_gain_share_usd"] - t["partner_premium_usd"]
                 + t["reinsurance_recovery_usd"] - t["reinsurance_premium_usd"])
     np.testing.assert_allclose(p.capital_usd[:, -1], expected, atol=1e-7)
+
+
+def test_the_required_minimum_follows_expected_claims_or_budget_by_year():
+    # two trials: expected claims 1,100 then 2,000; expected budget 1,000 then 1,500
+    it = items([[1000, 1400], [1000, 1600]], [[1000, 2100], [1200, 1900]], [[0, 0]] * 2,
+               [[0, 0]] * 2, [[0, 0]] * 2, [[0, 0]] * 2)
+    by_claims = cash_paths(CapitalTerms(starting_usd=0.0, required_minimum={"pct_of_claims": 10.0}), it)
+    by_budget = cash_paths(CapitalTerms(starting_usd=0.0, required_minimum={"pct_of_budget": 10.0}), it)
+    # month 0 and year 1's months take year 1's figure, year 2's and the run-off year 2's
+    assert list(by_claims.required_usd[[0, 1, 12, 13, 24, -1]]) == pytest.approx([110, 110, 110, 200, 200, 200])
+    assert list(by_budget.required_usd[[0, 12, 13, -1]]) == pytest.approx([100, 100, 150, 150])
+
+
+def test_a_required_minimum_is_one_rule():
+    with pytest.raises(ValueError, match="exactly one of usd, pct_of_claims, pct_of_budget"):
+        CapitalTerms(starting_usd=0.0, required_minimum={"usd": 1.0, "pct_of_budget": 2.0})
+    with pytest.raises(ValueError, match="claims_lag_pct: the shares must sum to 100"):
+        CapitalTerms(starting_usd=0.0, claims_lag_pct=[50.0, 40.0])

@@ -127,3 +127,22 @@ def test_the_report_has_a_capital_section(reference_run, tmp_path):
     text = page.read_text()
     assert "<h2>Capital, cash and survival</h2>" in text and "capital needed, term $M" in text
     assert text.count("data:image/png") >= 2
+
+
+def test_capital_on_a_settlements_folder_uses_its_contract(reference_run, tmp_path):
+    contract = ROOT / "scenarios" / "contracts" / "mssp.toml"
+    settled = reference_run / "settlements" / "mssp"  # where open_run recognises a settlement
+    assert main(["settle", str(reference_run), "--contract", str(contract), "--quiet", "--force"]) == 0
+    assert main(["capital", str(settled), "--out", str(tmp_path / "cap")]) == 0
+    variants = set(pd.read_csv(tmp_path / "cap" / "capital.csv").variant)
+    assert variants == set(open_run(settled).settlement["variant"].values)
+
+
+def test_a_scenario_capital_table_naming_an_unknown_segment_is_refused():
+    from conftest import small_dict
+    from simulator.scenario import scenario_from_dict
+
+    data = small_dict()
+    data["capital"]["receipts"] = {"ppo": "capitation", "dental": "ffs"}
+    with pytest.raises(ScenarioError, match=r"capital\.receipts: unknown segment\(s\) \['dental'\]"):
+        scenario_from_dict(data, "x.toml")
