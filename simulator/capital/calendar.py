@@ -11,6 +11,8 @@ Monthly amounts come from the yearly settlement items of a run. Assumptions
   the year's reconciliation with the payer (``interim_settlement_pct`` at the interim date,
   the rest at the contract's ``payment_lag_months``) nets what the budget receipts and
   claims have not yet settled, so a year's cash flows add up to its provider gain;
+- what a partner funds or takes and what reinsurance recovers on a year's result (all
+  segments) is paid at the year's final settlement; their premiums monthly;
 - capital is assets less liabilities on an accrual basis: the year's result (and what a
   partner or reinsurer owes on it) is booked one twelfth a month, as if the provider
   estimated its settlement exactly; claims liabilities are booked as incurred;
@@ -167,12 +169,11 @@ def scheduled_flows(terms: CapitalTerms, items: YearlyItems, months: int
     net_third = yearly["partner_funding_usd"] - yearly["partner_gain_share_usd"] \
         + yearly["reinsurance_recovery_usd"]
     third_paid = paid_after(net_third, items.payment_lag_months, months)
-    fees = np.zeros((1, items.shape[1]))
-    fees += terms.partner.premium_usd if terms.partner else 0.0
-    fees += terms.reinsurance.premium_usd if terms.reinsurance else 0.0
-    fees_monthly = monthly(np.broadcast_to(fees, gain.shape), months)
-    cash = cash + third_paid - fees_monthly
-    accrued = accrued + monthly(net_third, months) - fees_monthly
+    premiums_usd = ((terms.partner.premium_usd if terms.partner else 0.0)
+                    + (terms.reinsurance.premium_usd if terms.reinsurance else 0.0))
+    premiums = monthly(np.full(gain.shape, premiums_usd), months)
+    cash = cash + third_paid - premiums
+    accrued = accrued + monthly(net_third, months) - premiums
     receivable = (monthly(recovery + reconciliation + net_third, months)
                   - sl_paid - settlement - third_paid)
     return cash, accrued, {"ibnr_usd": incurred - paid_claims, "receivable_usd": receivable,

@@ -93,9 +93,11 @@ class CapitalTerms(StrictModel):
     return_on_cash_pct: float = Field(0.0, ge=-10, le=50, description="Annual return earned on "
                                       "cash held (positive balances), credited monthly.")
     hurdle_rate_pct: float = Field(10.0, ge=0, le=100, description="Annual cost of capital "
-                                   "(the return owners require on capital at risk).")
+                                   "(the return owners require on capital at risk; default "
+                                   "illustrative).")
     ruin_level_pct: float = Field(0.5, gt=0, lt=50, description="Target probability of ruin "
-                                  "for the capital-needed solver.")
+                                  "for the capital-needed solver (default: one in 200, the "
+                                  "99.5% level of the tail measures vbcsim reports).")
     receipts: dict[Name, Literal["capitation", "ffs"]] = Field(
         default_factory=dict, description="Per segment: capitation (the budget paid monthly; the "
         "provider pays claims) or ffs (claims paid by the payer; only the reconciliation and "
@@ -109,7 +111,7 @@ class CapitalTerms(StrictModel):
     interim_settlement_pct: Percent = Field(0.0, description="Share of a year's reconciliation "
                                             "paid at an interim date (the rest at the final one).")
     interim_lag_months: int = Field(3, ge=0, le=60, description="Months after the year end of "
-                                    "the interim settlement.")
+                                    "the interim settlement (default illustrative).")
     line_of_credit: LineOfCredit | None = None
     payer_advance: PayerAdvance | None = None
     partner: Partner | None = None
