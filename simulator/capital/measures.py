@@ -108,6 +108,15 @@ def solve_capital(terms: CapitalTerms, items: YearlyItems, level_pct: float | No
     return exceeded_at_most(needed_on_path(cash_paths(terms, items, high, plan)), level) | {"value": high}
 
 
+def net_financing_cost(totals: dict[str, np.ndarray]) -> np.ndarray:
+    """Per trial, what financing cost the provider over the calendar: interest, fees and
+    premiums, gains given up, less losses funded, recoveries and advances forgiven."""
+    return (totals["loc_interest_usd"] + totals["loc_fees_usd"] + totals["partner_premium_usd"]
+            + totals["partner_gain_share_usd"] - totals["partner_funding_usd"]
+            + totals["reinsurance_premium_usd"] - totals["reinsurance_recovery_usd"]
+            - totals["advance_forgiven_usd"])
+
+
 def drawdown(capital: np.ndarray) -> np.ndarray:
     """Per trial, the largest fall of capital from a previous peak."""
     return (np.maximum.accumulate(capital, axis=1) - capital).max(axis=1)
@@ -128,7 +137,12 @@ def ruin_by_year(paths: CashPaths) -> pd.DataFrame:
 
 
 def capital_measures(terms: CapitalTerms, items: YearlyItems) -> pd.DataFrame:
-    """Every capital figure of one contract variant: measure, horizon, value, mc_se, ci_low, ci_high."""
+    """Every capital figure of one contract variant: measure, horizon, value, mc_se, ci_low, ci_high.
+
+    The capital needed over the term is solved (paths recomputed for each starting capital);
+    the one-year figures (per year, and the largest as ``one_year``) are the most a year takes
+    from the capital it starts with, on the paths of the configured starting capital.
+    """
     paths = cash_paths(terms, items)
     table = ruin_by_year(paths)
     rows = []
@@ -149,6 +163,7 @@ def capital_measures(terms: CapitalTerms, items: YearlyItems) -> pd.DataFrame:
     rows += [_row(name.replace("_usd", "_mean_usd"), *mean(v)) for name, v in paths.totals.items()
              if np.any(v)]
     rows.append(_row("p_loc_drawn", *probability(paths.totals["loc_max_drawn_usd"] > 0)))
+    rows.append(_row("net_financing_cost_mean_usd", *mean(net_financing_cost(paths.totals))))
     rows += _returns(terms, paths, needed)
     out = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
     return out.reindex(columns=["measure", "horizon", "value", "mc_se", "ci_low", "ci_high"])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from simulator.capital.calendar import YearlyItems, cash_paths, horizon_months
+from simulator.capital.measures import net_financing_cost
 from simulator.capital.terms import CapitalTerms
 
 
@@ -127,6 +128,9 @@ def test_financing_flows_conserve_money(unrecovered):
                 + t["partner_funding_usd"] - t["partner_gain_share_usd"] - t["partner_premium_usd"]
                 + t["reinsurance_recovery_usd"] - t["reinsurance_premium_usd"])
     np.testing.assert_allclose(p.capital_usd[:, -1], expected, atol=1e-7)
+    # ... which is what the reported net cost of financing says
+    np.testing.assert_allclose(p.capital_usd[:, -1], 150 + t["partner_upfront_usd"] + t["settlement_gain_usd"]
+                               + t["investment_income_usd"] - net_financing_cost(t), atol=1e-7)
 
 
 def test_the_required_minimum_follows_expected_claims_or_budget_by_year():
