@@ -14,7 +14,7 @@ import pandas as pd
 
 from .analysis.risk import headline
 from .core.errors import VbcsimError
-from .scenario import json_schema, load_contracts, load_scenario
+from .scenario import json_schema, load_scenario
 
 EXIT_INTERRUPTED = 130
 
@@ -210,10 +210,10 @@ def _compare(args: argparse.Namespace) -> int:
     print(shown.to_string(index=False))
     if stored.scenario.capital is not None:
         from .capital.stored import capital_summary, capital_table
+        from .run import stored_contracts
 
-        own = args.run_dir / "contract.toml"
-        contracts = load_contracts(own, stored.scenario) if own.is_file() else stored.scenario.contracts()
-        summary = capital_summary(stored.settlement, stored.scenario.capital, contracts,
+        summary = capital_summary(stored.settlement, stored.scenario.capital,
+                                  stored_contracts(args.run_dir, stored.scenario),
                                   list(dict.fromkeys(table.variant)))
         print("\nCapital by variant ([capital] of the scenario; standard errors in brackets):")
         print(capital_table(summary).to_string())

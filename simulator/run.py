@@ -242,8 +242,7 @@ def capital_stored_run(run_dir: str | Path, contract_file: str | Path | None = N
         _check_attachments(contracts, stored.experience, Path(contract_file))
         settlement = settle(stored.experience, contracts, scenario.valuation.discount_rate_pct)
     else:
-        own = run_dir / "contract.toml"
-        contracts = load_contracts(own, scenario) if own.is_file() else scenario.contracts()
+        contracts = stored_contracts(run_dir, scenario)
         settlement = stored.settlement
     summary = capital_summary(settlement, terms, contracts)
     name = Path(capital_file).stem if capital_file else "scenario"
@@ -255,6 +254,13 @@ def capital_stored_run(run_dir: str | Path, contract_file: str | Path | None = N
     _capital_charts(folder, settlement, terms, contracts, summary)
     return CapitalResult(folder.complete(), summary, terms, settlement.sizes["trial"],
                          time.perf_counter() - t0)
+
+
+def stored_contracts(folder: str | Path, scenario: Scenario) -> dict[str, Contract]:
+    """The contract variants settled in ``folder``: a settlements/NAME folder's own contract
+    file, else the run's scenario."""
+    own = Path(folder) / "contract.toml"
+    return load_contracts(own, scenario) if own.is_file() else scenario.contracts()
 
 
 def _capital_charts(folder: RunFolder, settlement: xr.Dataset, terms: CapitalTerms,
