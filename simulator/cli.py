@@ -97,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     pg.add_argument("--jobs", type=_jobs, default=-1, help="worker processes; -1: one per core")
     pg.add_argument("--engine", choices=["member", "cohort", "auto"], help="experience engine")
 
+    cp = sub.add_parser("capital", help="capital, cash and survival on a stored run (no simulation)")
+    cp.add_argument("run_dir", type=Path, help="a run folder, or a settlements/NAME folder in one")
+    cp.add_argument("--contract", type=Path, help="contract file to settle on the run's experience first")
+    cp.add_argument("--capital", type=Path, help="file with a [capital] table (default: the scenario's)")
+    cp.add_argument("--out", type=Path, help="default: RUN_DIR/capital/<capital file name, or scenario>")
+    cp.add_argument("--force", action="store_true", help="replace an existing output folder")
+
     rp = sub.add_parser("report", help="a self-contained HTML report and an Excel workbook of a run")
     rp.add_argument("run_dir", type=Path)
     rp.add_argument("--out", type=Path, help="default: RUN_DIR/report.html (summary.xlsx beside it)")
@@ -178,13 +185,34 @@ def _run(args: argparse.Namespace) -> int:
               f"run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     m = result.manifest
+    extra = "" if result.capital is None else "\n\n" + _capital_headline(
+        result.capital, scenario.capital.ruin_level_pct, m["trials"])
     return _show(result, args.quiet, f"{m['scenario']['name']}: {m['trials']} trials, seed {m['seed']}, "
-                 f"{m['timings_s']['total']:.1f} s ({m['member_years_per_second'] / 1e6:.1f} M member-years/s)")
+                 f"{m['timings_s']['total']:.1f} s ({m['member_years_per_second'] / 1e6:.1f} M member-years/s)",
+                 extra)
 
 
-def _show(result, quiet: bool, title: str) -> int:
+def _capital_headline(summary: pd.DataFrame, level_pct: float, trials: int) -> str:
+    from .capital.stored import headline_lines
+
+    return "\n".join([f"Capital, cash and survival ({trials} trials; Monte Carlo standard errors "
+                      "in brackets; all figures in capital.csv):", *headline_lines(summary, level_pct)])
+
+
+def _capital(args: argparse.Namespace) -> int:
+    from .capital.stored import capital_table
+    from .run import capital_stored_run
+
+    result = capital_stored_run(args.run_dir, args.contract, args.capital, args.out, force=args.force)
+    print(_capital_headline(result.summary, result.terms.ruin_level_pct, result.trials))
+    print(capital_table(result.summary).to_string())
+    print(f"results: {result.out} ({result.seconds:.1f} s)")
+    return 0
+
+
+def _show(result, quiet: bool, title: str, extra: str = "") -> int:
     if not quiet:
-        print(format_headline(result.summary, title))
+        print(format_headline(result.summary, title) + extra)
     print(f"results: {result.out}")
     return 0
 
@@ -211,7 +239,8 @@ def _stored(run_dir: Path):
 def _compare(args: argparse.Namespace) -> int:
     from .analysis.compare import compare
 
-    settlement = _stored(args.run_dir).settlement
+    stored = _stored(args.run_dir)
+    settlement = stored.settlement
     try:
         table = compare(settlement, args.variants or None, args.base, args.horizon, args.segment)
     except KeyError as err:
@@ -223,6 +252,15 @@ def _compare(args: argparse.Namespace) -> int:
     print(f"{args.segment}, horizon {args.horizon}; $ millions; differences to '{args.base}', "
           "with their standard errors on the common paths and as if independent:")
     print(shown.to_string(index=False))
+    if stored.scenario.capital is not None:
+        from .capital.stored import capital_summary, capital_table
+        from .run import stored_contracts
+
+        summary = capital_summary(stored.settlement, stored.scenario.capital,
+                                  stored_contracts(args.run_dir, stored.scenario),
+                                  list(dict.fromkeys(table.variant)))
+        print("\nCapital by variant ([capital] of the scenario; standard errors in brackets):")
+        print(capital_table(summary).to_string())
     return 0
 
 
@@ -341,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(json_schema(), indent=1))
             return 0
         commands = {"programs": _programs, "settle": _settle, "compare": _compare, "sweep": _sweep,
-                    "breakeven": _breakeven, "report": _report, "run": _run,
+                    "breakeven": _breakeven, "report": _report, "run": _run, "capital": _capital,
                     "calibrate": _calibrate, "members": _members}
         return commands[args.command](args)
     except VbcsimError as err:

@@ -17,6 +17,8 @@ import pandas as pd
 import xarray as xr
 
 from .analysis.risk import summarize
+from .capital.stored import capital_summary, load_capital, variant_charts
+from .capital.terms import CapitalTerms
 from .settlement.contract import Contract
 from .experience.engine import member_years, resolve_engine, simulate_experience
 from .experience.programs import program_plan
@@ -36,6 +38,7 @@ class RunResult:
     settlement: xr.Dataset
     summary: pd.DataFrame
     manifest: dict[str, Any]
+    capital: pd.DataFrame | None = None
 
 
 def package_versions() -> dict[str, str]:
@@ -101,6 +104,10 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
         raise RunError(f"cannot write results into {folder.partial}: {err.strerror or err}") from None
     settlement, summary, timings = _settle_and_write(
         folder, experience, scenario.contracts(), scenario.valuation.discount_rate_pct)
+    t_capital = time.perf_counter()
+    capital = _capital_and_write(folder, scenario.capital, settlement, scenario.contracts())
+    if capital is not None:
+        timings["capital"] = time.perf_counter() - t_capital
     simulated = member_years(scenario, scenario.run.trials)
     manifest = _manifest_base(started) | {
         "scenario": {"name": scenario.name, "file": scenario.source_name,
@@ -118,7 +125,7 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
         "member_years_per_second": round(simulated / max(simulate_s, 1e-9)),
     }
     write_json(folder.path("manifest.json"), manifest)
-    return RunResult(folder.complete(), experience, settlement, summary, manifest)
+    return RunResult(folder.complete(), experience, settlement, summary, manifest, capital)
 
 
 def settle_stored_run(run_dir: str | Path, contract_file: str | Path, out: str | Path | None = None,
@@ -189,3 +196,78 @@ def _check_attachments(contracts: dict[str, Contract], experience: xr.Dataset, s
                     f"{where}.segments.{name}.stop_loss.attachment_usd",
                     f"{terms.stop_loss.attachment_usd:,.0f} was not simulated in this run; "
                     f"available: {', '.join(f'{a:,.0f}' for a in sorted(available))}")])
+
+
+# -- capital, cash and survival (simulator.capital) ------------------------------------------
+def _capital_and_write(folder: RunFolder, terms: CapitalTerms | None, settlement: xr.Dataset,
+                       contracts: dict[str, Contract]) -> pd.DataFrame | None:
+    """With a ``[capital]`` table: every variant's capital figures, written to capital.csv."""
+    if terms is None:
+        return None
+    table = capital_summary(settlement, terms, contracts)
+    try:
+        table.to_csv(folder.path("capital.csv"), index=False, float_format="%.10g")
+    except OSError as err:
+        raise RunError(f"cannot write results into {folder.partial}: {err.strerror or err}") from None
+    return table
+
+
+@dataclass(frozen=True)
+class CapitalResult:
+    out: Path
+    summary: pd.DataFrame
+    terms: CapitalTerms
+    trials: int
+    seconds: float
+
+
+def capital_stored_run(run_dir: str | Path, contract_file: str | Path | None = None,
+                       capital_file: str | Path | None = None, out: str | Path | None = None,
+                       force: bool = False) -> CapitalResult:
+    """Capital figures, the fan chart and the ruin curve of a stored run, without simulating.
+
+    ``run_dir`` is a run or a ``settlements/NAME`` folder in one; ``contract_file`` settles
+    new terms on its experience first; ``capital_file`` replaces the scenario's ``[capital]``.
+    Results go to ``out`` (default ``RUN_DIR/capital/<capital file name, or 'scenario'>``).
+    """
+    t0 = time.perf_counter()
+    run_dir = Path(run_dir)
+    stored = open_run(run_dir)
+    scenario = stored.scenario
+    terms = load_capital(capital_file, scenario) if capital_file else scenario.capital
+    if terms is None:
+        raise RunError(f"{run_dir}: the scenario has no [capital] table; give --capital FILE")
+    if contract_file:
+        contracts = load_contracts(contract_file, scenario)
+        _check_attachments(contracts, stored.experience, Path(contract_file))
+        settlement = settle(stored.experience, contracts, scenario.valuation.discount_rate_pct)
+    else:
+        contracts = stored_contracts(run_dir, scenario)
+        settlement = stored.settlement
+    summary = capital_summary(settlement, terms, contracts)
+    name = Path(capital_file).stem if capital_file else "scenario"
+    if contract_file:
+        name += f"_{Path(contract_file).stem}"
+    key = {"capital": terms.model_dump_json(), "contract": str(contract_file)}
+    folder = RunFolder(Path(out) if out else run_dir / "capital" / name, key, force=force)
+    summary.to_csv(folder.path("capital.csv"), index=False, float_format="%.10g")
+    _capital_charts(folder, settlement, terms, contracts, summary)
+    return CapitalResult(folder.complete(), summary, terms, settlement.sizes["trial"],
+                         time.perf_counter() - t0)
+
+
+def stored_contracts(folder: str | Path, scenario: Scenario) -> dict[str, Contract]:
+    """The contract variants settled in ``folder``: a settlements/NAME folder's own contract
+    file, else the run's scenario."""
+    own = Path(folder) / "contract.toml"
+    return load_contracts(own, scenario) if own.is_file() else scenario.contracts()
+
+
+def _capital_charts(folder: RunFolder, settlement: xr.Dataset, terms: CapitalTerms,
+                    contracts: dict[str, Contract], summary: pd.DataFrame, variant: str = "base") -> None:
+    """The base variant's capital fan chart and ruin curve, as PNG files (and the curve as CSV)."""
+    fan, ruin, curve = variant_charts(settlement, terms, summary, contracts[variant].payment_lag_months,
+                                      variant)
+    curve.to_csv(folder.path("ruin_curve.csv"), index=False, float_format="%.10g")
+    fan.savefig(folder.path("capital_fan.png"), dpi=110)
+    ruin.savefig(folder.path("ruin_curve.png"), dpi=110)

@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from .settlement.contract import Contract, ContractFile, resolve_variants
+from .capital.terms import CapitalTerms
 from .experience.measures import QualityModel
 from .experience.population import CostModel, Segment, Systemic
 from .experience.programs import Program
@@ -77,6 +78,8 @@ class Scenario(StrictModel):
         default_factory=dict,
         description="Named contract variants: each table holds only the terms that differ from "
                     "[contract] and is settled on the same simulated experience.")
+    capital: CapitalTerms | None = Field(None, description="Capital, cash timing and financing "
+                                         "of the provider (vbcsim capital).")
 
     _source_text: str = PrivateAttr("")
     _source_name: str = PrivateAttr("<scenario>")
@@ -95,6 +98,8 @@ class Scenario(StrictModel):
             raise ValueError(f"systemic.trend_shock_correlation: with {k} segments it must be at least "
                              f"{-1 / (k - 1):.3f} to be a valid correlation")
         self.check_contracts(self.contracts())
+        if self.capital is not None:
+            self.capital.check_against(list(self.segments))
         return self
 
     def _check_quality_model(self) -> None:

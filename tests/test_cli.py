@@ -27,7 +27,7 @@ def test_run_writes_a_complete_results_folder(tmp_path, scenario_file, capsys):
     out = tmp_path / "res"
     assert run(scenario_file, out, "--jobs", "1") == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "experience.nc", "manifest.json", "program_operations.csv", "scenario.toml", "settlement.nc",
+        "capital.csv", "experience.nc", "manifest.json", "program_operations.csv", "scenario.toml", "settlement.nc",
         "summary.csv"]
     assert not (tmp_path / "res.partial").exists()
     ops = pd.read_csv(out / "program_operations.csv")

@@ -19,7 +19,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "core": set(),
     "experience": {"core"},
     "settlement": {"core"},
-    "scenario": {"core", "experience", "settlement"},
+    "scenario": {"core", "experience", "settlement", "capital"},
     "capital": {"core", "settlement", "scenario"},
     "calibration": {"core", "experience", "scenario"},
     "analysis": {"core", "experience", "settlement", "capital", "scenario", "rundir"},

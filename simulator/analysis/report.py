@@ -106,6 +106,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> tuple[Pa
                   _png(plots.variant_comparison(settlement))]
     parts += ["<h2>Charts</h2>", _png(plots.fan_chart(settlement)), _png(plots.gain_histogram(settlement)),
               _png(plots.exceedance_curve(settlement))]
+    parts += capital_section(run_dir, scenario, settlement)
     parts.append("<h2>Key assumptions</h2>")
     for title, table in assumptions(scenario).items():
         parts += [f"<h3>{title}</h3>", table.to_html(na_rep="")]
@@ -131,3 +132,21 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> tuple[Pa
         for title, table in assumptions(scenario).items():
             table.to_excel(xl, sheet_name=title[:31])
     return out, workbook
+
+
+def capital_section(run_dir: Path, scenario: Scenario, settlement: xr.Dataset) -> list[str]:
+    """Capital, cash and survival (a run with a ``[capital]`` table): figures by variant, the
+    base contract's capital fan chart and ruin curve."""
+    from ..capital.stored import capital_table, variant_charts
+
+    if scenario.capital is None or not (run_dir / "capital.csv").is_file():
+        return []
+    summary = pd.read_csv(run_dir / "capital.csv")
+    fan, ruin, _ = variant_charts(settlement, scenario.capital, summary, scenario.contract.payment_lag_months)
+    return ["<h2>Capital, cash and survival</h2>",
+            "<p class='note'>P(ruin): capital (assets less liabilities) below zero at some month-end "
+            "until the term's last settlement; P(breach): below the required minimum; P(cash short): "
+            "cash below zero after the credit line. Capital needed: the starting capital for a "
+            f"{scenario.capital.ruin_level_pct:g}% probability of ruin over the term, or in any one "
+            "year; $ millions, standard errors in brackets (capital.csv has every figure).</p>",
+            capital_table(summary).to_html(), _png(fan), _png(ruin)]
