@@ -116,6 +116,10 @@ def experience_dataset(blocks: list[ExperienceBlock], scenario: Scenario,
     coords["stratum"] = [] if scenario.program is None else list(scenario.program.strata)
     variables = {name: (v.dims, data[name], {"units": v.units, "description": v.description})
                  for name, v in VARIABLES.items()}
+    members = np.array([seg.members for seg in scenario.segments.values()], float)
+    variables["segment_members"] = ("segment", members, {
+        "units": "members", "description": "Members of the segment (persons; constant over the "
+        "term, leavers replaced): the assigned beneficiaries of an MSR lookup"})
     ds = xr.Dataset(variables | baseline_variables(scenario), coords=coords)
     with np.errstate(invalid="ignore", divide="ignore"):
         measured = 100 * ds["measure_numerator"] / ds["measure_denominator"]
