@@ -212,6 +212,8 @@ def _settle(args: argparse.Namespace) -> int:
 
     result = settle_stored_run(args.run_dir, args.contract, args.out, force=args.force)
     m = result.manifest
+    for note in m["notes"]:
+        print(note)
     return _show(result, args.quiet, f"{args.contract} on {args.run_dir} ({m['trials']} trials): "
                  f"{len(m['variants'])} variant(s) settled in {m['timings_s']['total']:.1f} s")
 
@@ -268,6 +270,8 @@ def _sweep(args: argparse.Namespace) -> int:
     sweep_frontier(table).savefig(folder.path("frontier.png"), dpi=110)
     out = folder.complete()
     print(table.to_string(index=False, float_format=lambda x: f"{x:,.4g}"))
+    for note in table.attrs["notes"]:
+        print(note)
     print(f"results: {out}")
     return 0
 
@@ -287,6 +291,8 @@ def _breakeven(args: argparse.Namespace) -> int:
         raise VbcsimError(str(err)) from None
     print(f"{args.term} = {result.value:.6g} gives {what} ({args.segment}, horizon {args.horizon}); "
           f"95% interval from the Monte Carlo error: [{result.ci_low:.6g}, {result.ci_high:.6g}]")
+    for note in result.notes:
+        print(note)
     return 0
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from .analysis.risk import summarize
-from .settlement.contract import Contract
+from .settlement.contract import Contract, fixed_premium_notes
 from .experience.engine import member_years, resolve_engine, simulate_experience
 from .experience.programs import program_plan
 from .core.errors import RunError, ScenarioError
@@ -144,6 +144,7 @@ def settle_stored_run(run_dir: str | Path, contract_file: str | Path, out: str |
         "scenario": {"name": scenario.name, "sha256": scenario.sha256},
         "contract": {"file": str(contract_file), "sha256": folder.key["contract_sha256"], "text": text},
         "variants": list(contracts),
+        "notes": fixed_premium_notes(scenario.contract, contracts.values()),
         "trials": experience.sizes["trial"],
         "timings_s": {k: round(v, 3) for k, v in timings.items()}
                      | {"total": round(time.perf_counter() - t0, 3)},

@@ -11,6 +11,7 @@ it uses.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
@@ -279,6 +280,30 @@ def resolve_variants(base: Contract, variants: dict[str, dict[str, Any]]) -> dic
             detail = "; ".join(f"{p}: {m}" for p, m in validation_problems(err))
             raise ValueError(f"variants.{name}: {detail}") from None
     return out
+
+
+def fixed_premium_notes(base: Contract, contracts: Iterable[Contract]) -> list[str]:
+    """One line per segment whose stop-loss attachment differs from ``base``'s in some of
+    ``contracts`` while its premium is a fixed dollar amount (it does not follow the
+    attachment: a lower attachment recovers more for the same premium)."""
+    moved: dict[str, set[float]] = {}
+    fixed: dict[str, StopLoss] = {}
+    for contract in contracts:
+        for name, terms in contract.segments.items():
+            sl, was = terms.stop_loss, base.segments.get(name)
+            was_at = was.stop_loss.attachment_usd if was is not None and was.stop_loss else None
+            if sl is not None and sl.loading_pct is None and sl.attachment_usd != was_at:
+                moved.setdefault(name, set()).add(sl.attachment_usd)
+                fixed[name] = sl
+    lines = []
+    for name, attachments in moved.items():
+        was = base.segments.get(name)
+        start = f"{was.stop_loss.attachment_usd:,.0f}" if was is not None and was.stop_loss else "none"
+        to = ", ".join(f"{a:,.0f}" for a in sorted(attachments))
+        lines.append(f"note: segments.{name}.stop_loss: the attachment moves ({start} -> {to}) with a "
+                     f"fixed premium of ${fixed[name].premium_pmpm:,.2f} PMPM; give stop_loss.loading_pct "
+                     "to price the premium from the run's expected recovery at each attachment")
+    return lines
 
 
 class ContractFile(StrictModel):
