@@ -54,6 +54,16 @@ VARIABLES: dict[str, Variable] = {
                                     "Eligible members of a quality measure (sampled)", np.int64),
     "measure_numerator": Variable(BASE_DIMS + ("measure", "group"), "members",
                                   "Members meeting the measure (sampled at the true rate)", np.int64),
+    "measure_baseline_measured_denominator": Variable(
+        ("trial", "segment", "measure", "group"), "members", "Eligible members of the baseline "
+        "measurement (sampled: group counts multinomial, then binomial eligibility)", np.int64),
+    "measure_baseline_measured_numerator": Variable(
+        ("trial", "segment", "measure", "group"), "members", "Members meeting the measure at "
+        "baseline (sampled at the baseline rate)", np.int64),
+    "measure_numerator_no_change": Variable(
+        BASE_DIMS + ("measure", "group"), "members", "Members the year would have shown meeting "
+        "the measure had no true rate moved from baseline (same denominators; for the noise "
+        "payment)", np.int64),
     "measure_rate_true_pct": Variable(("trial", "year", "measure", "group"), "percent",
                                       "Underlying rate of the measure (no sampling noise)"),
     "program_flagged": Variable(BASE_DIMS + ("stratum",), "members",

@@ -49,6 +49,9 @@ OUTPUTS = {
     "equity_payment_usd": "Health-equity incentive paid on the measured rates",
     "equity_payment_true_rates_usd": "The equity incentive had the rates been measured without "
                                       "sampling noise (not paid; for attribution)",
+    "equity_payment_no_change_usd": "The equity incentive had no group's true rate changed from "
+                                    "baseline, measured with the same sampling noise: what noise "
+                                    "alone pays (not paid; NaN if not recorded)",
     "provider_gain_usd": "Provider's settlement: gain (positive) or loss (negative)",
 }
 UNITS = {"risk_score": "1"}
@@ -77,7 +80,10 @@ class SegmentExperience:
                 list(exp["measure"].values), list(exp["group"].values),
                 exp["measure_numerator"].values, exp["measure_denominator"].values,
                 exp["measure_rate_true_pct"].values, exp["measure_baseline_rate_pct"].values,
-                exp["measure_baseline_denominator"].values)
+                exp["measure_baseline_denominator"].values,
+                *(exp[k].values if k in exp else None for k in (
+                    "measure_baseline_measured_numerator", "measure_baseline_measured_denominator",
+                    "measure_numerator_no_change")))
         return cls(member_months=mm, allowed_usd=exp["allowed_usd"].values,
                    excess_usd={float(a): exp["excess_usd"].sel(attachment=a).values
                                for a in exp["attachment"].values},
@@ -266,14 +272,15 @@ def settle_segment(terms: SegmentTerms, exp: SegmentExperience) -> dict[str, np.
     shared = shared_result(terms, gross, budget, beneficiaries, exp.quality_score_pct, revenue)
     bonus, lost = quality_money(terms, budget, exp.quality_score_pct)
     costs = (terms.program_cost_pmpm + terms.admin_fee_pmpm) * mm + exp.program_cost_usd
-    equity, equity_true, disparities = equity_payment(terms.equity, exp.measures, budget, mm)
+    equity = equity_payment(terms.equity, exp.measures, budget, mm)
     return {"budget_usd": budget, "risk_score": risk,
             "stop_loss_recovery_usd": recovery + agg_recovery,
             "stop_loss_premium_usd": premium + agg_premium, "actual_cost_usd": actual,
             "gross_result_usd": gross, "shared_result_usd": shared, "quality_bonus_usd": bonus,
             "withhold_lost_usd": lost, "program_and_fees_usd": costs,
-            "equity_payment_usd": equity, "equity_payment_true_rates_usd": equity_true,
-            "disparity": disparities, "provider_gain_usd": shared + bonus - lost - costs + equity}
+            "equity_payment_usd": equity.measured, "equity_payment_true_rates_usd": equity.true_rates,
+            "equity_payment_no_change_usd": equity.no_change, "disparity": equity.disparities,
+            "provider_gain_usd": shared + bonus - lost - costs + equity.measured}
 
 
 def present_value_factors(n_years: int, discount_rate_pct: float, payment_lag_months: int) -> np.ndarray:
