@@ -67,3 +67,25 @@ def test_simulated_year_one_score_averages_one_in_both_engines(engine):
         # 4 standard errors of the mean over 400 trials (about 0.0035 for Medicare, well below
         # the old normalisation's 0.0155 shortfall)
         assert abs(ratio.mean() - 1.0) <= 4 * se, (segment, ratio.mean(), se)
+
+
+def test_readme_worked_example_of_member_month_normalisation():
+    # Two bands, no churn, bands kept (identity transition): base year 90% low ($5,000, no
+    # deaths), 10% high ($50,000, 20% die). After the base-year end: 90% stay low, 8% stay
+    # high, 2% entrants (all low) replace the decedents. Year-1 months: low and entrants 12,
+    # high 12 - 5.5 x 0.2 = 10.9. Weights 0.92 x 12 = 11.04 and 0.08 x 10.9 = 0.872.
+    # Per member-year norm 0.92 x 5,000 + 0.08 x 50,000 = 8,600: applied average
+    # (11.04 x 5,000 + 0.872 x 50,000) / 11.912 / 8,600 = 8,294.16 / 8,600 = 0.96444.
+    # Per member-month norm 8,294.16: scores 5,000 / 8,294.16 = 0.60284 and 6.0284.
+    from simulator.experience.costs import Severity
+
+    tables = CostTables(severities=(Severity("lognormal", 5_000.0, 1.0), Severity("lognormal", 50_000.0, 1.0)),
+                        zero_prob=np.zeros(2), death_prob=np.array([0.0, 0.2]),
+                        transition=np.eye(2), entrant_mix=np.array([1.0, 0.0]),
+                        initial_mix=np.array([0.9, 0.1]))
+    np.testing.assert_allclose(tables.year_one_history_member_months(0.0), [0.9 * 12, 0.08 * 10.9, 0.02 * 12])
+    scores, entrant = tables.prospective_scores(0.0)
+    np.testing.assert_allclose(scores, [5_000 / 8_294.1571, 50_000 / 8_294.1571], rtol=1e-7)
+    assert entrant == pytest.approx(0.60284, abs=1e-5)
+    old_average = 8_294.1571 / 8_600
+    assert old_average == pytest.approx(0.96444, abs=1e-5)
