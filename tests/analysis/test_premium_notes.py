@@ -78,7 +78,9 @@ def test_priced_premium_follows_the_attachment_so_the_expected_gain_does_not_mov
 
 def test_settle_with_a_contract_file_that_moves_the_attachment_says_so(tmp_path, capsys):
     run = tmp_path / "res"
-    scenario = write_toml(tmp_path / "s.toml", small_dict(trials=4, trials_per_block=2))
+    data = small_dict(trials=4, trials_per_block=2)
+    data["contract"]["segments"]["ppo"]["stop_loss"] = {"attachment_usd": 250_000.0, "premium_pmpm": 22.0}
+    scenario = write_toml(tmp_path / "s.toml", data)
     assert main(["run", str(scenario), "--out", str(run), "--quiet", "--jobs", "1"]) == 0
     moved = tmp_path / "moved.toml"
     moved.write_text("[contract]\n[variants.low]\nsegments.ppo.stop_loss.attachment_usd = 150000\n")
