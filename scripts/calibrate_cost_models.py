@@ -195,10 +195,10 @@ def fit_medicare(cost_pmpm: float) -> None:
     months = mix @ (12 - MEAN_MONTHS_LOST_AT_DEATH * tables.death_prob)
     scale = cost_pmpm * months / (mix @ tables.expected_cost)
     print(f"# medicare: loss {res.fun:.3f} after {res.nfev} evaluations; rho {MEDICARE_FIXED['rho']}")
-    print("band means (USD):", [round(m * scale, -1) for m in tables.band_means])
-    print("cvs:", np.round(cvs, 3))
+    print("band means (USD):", [float(round(m * scale, -1)) for m in tables.band_means])
+    print("cvs:", np.round(cvs, 3).tolist())
     stats_ = medicare_statistics(tables, n=1_000_000, seed=7)
-    print("statistics (n=1,000,000):", {k: round(v, 2) for k, v in stats_.items()})
+    print("statistics (n=1,000,000):", {k: round(float(v), 2) for k, v in stats_.items()})
 
 
 def main(kind: str, mean_annual_usd: float) -> None:
