@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -176,8 +177,12 @@ def _stored_inputs(run_dir: Path) -> tuple[Scenario, xr.Dataset]:
     missing = [str(p) for p in needed if not p.is_file()]
     if missing:
         raise RunError(f"{run_dir} is not a complete vbcsim run (missing {', '.join(missing)})")
-    return (load_scenario(run_dir / "scenario.toml"),
-            xr.load_dataset(run_dir / "experience.nc", engine=NETCDF_ENGINE))
+    scenario = load_scenario(run_dir / "scenario.toml")
+    experience = xr.load_dataset(run_dir / "experience.nc", engine=NETCDF_ENGINE)
+    if "segment_members" not in experience:  # stored before the members were recorded
+        members = [scenario.segments[str(s)].members for s in experience["segment"].values]
+        experience["segment_members"] = ("segment", np.array(members, float))
+    return scenario, experience
 
 
 def _check_attachments(contracts: dict[str, Contract], experience: xr.Dataset, source: Path) -> None:
