@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis.risk import headline
-from .core.errors import VbcsimError
+from .core.errors import ScenarioError, VbcsimError
 from .scenario import json_schema, load_scenario
 
 EXIT_INTERRUPTED = 130
@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check a scenario file")
     v.add_argument("scenario", type=Path)
+    _strict_option(v)
 
     sub.add_parser("schema", help="print the JSON Schema of the scenario format")
 
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
                    "command (the default: finished blocks in OUT.partial are always reused)")
     r.add_argument("--force", action="store_true", help="replace an existing results folder")
     r.add_argument("--quiet", action="store_true", help="no progress line and no summary table")
+    _strict_option(r)
 
     st = sub.add_parser("settle", help="settle new contract terms on a stored run (no simulation)")
     st.add_argument("run_dir", type=Path, help="folder of a finished run")
@@ -160,6 +162,22 @@ def _measure_options(p: argparse.ArgumentParser, default_horizon: str = "term") 
     p.add_argument("--segment", default="total", help="a segment name, or total (default)")
 
 
+def _strict_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strict", action="store_true", help="treat plausibility warnings (e.g. a "
+                   "percent typed as a fraction, churn_pct = 0.2) as errors")
+
+
+def _checked_scenario(args: argparse.Namespace):
+    """The scenario of ``args``, its plausibility warnings printed (one line each), or
+    raised as errors with ``--strict``."""
+    scenario = load_scenario(args.scenario)
+    if scenario.warnings and args.strict:
+        raise ScenarioError(str(args.scenario), scenario.warnings)
+    for path, message in scenario.warnings:
+        print(f"vbcsim: warning: {args.scenario}: {path}: {message}", file=sys.stderr)
+    return scenario
+
+
 def _grid(text: str) -> tuple[str, list[float]]:
     try:
         path, spec = text.split("=")
@@ -172,7 +190,7 @@ def _grid(text: str) -> tuple[str, list[float]]:
 def _run(args: argparse.Namespace) -> int:
     from .run import run_scenario  # heavy imports only when running
 
-    scenario = load_scenario(args.scenario).with_run(
+    scenario = _checked_scenario(args).with_run(
         trials=args.trials, seed=args.seed, engine=args.engine,
         backend=args.backend or ("dask" if args.scheduler else None),
         scheduler=args.scheduler if args.scheduler else None)
@@ -222,6 +240,8 @@ def _settle(args: argparse.Namespace) -> int:
 
     result = settle_stored_run(args.run_dir, args.contract, args.out, force=args.force)
     m = result.manifest
+    for note in m["notes"]:
+        print(note)
     return _show(result, args.quiet, f"{args.contract} on {args.run_dir} ({m['trials']} trials): "
                  f"{len(m['variants'])} variant(s) settled in {m['timings_s']['total']:.1f} s")
 
@@ -288,6 +308,8 @@ def _sweep(args: argparse.Namespace) -> int:
     sweep_frontier(table).savefig(folder.path("frontier.png"), dpi=110)
     out = folder.complete()
     print(table.to_string(index=False, float_format=lambda x: f"{x:,.4g}"))
+    for note in table.attrs["notes"]:
+        print(note)
     print(f"results: {out}")
     return 0
 
@@ -307,6 +329,8 @@ def _breakeven(args: argparse.Namespace) -> int:
         raise VbcsimError(str(err)) from None
     print(f"{args.term} = {result.value:.6g} gives {what} ({args.segment}, horizon {args.horizon}); "
           f"95% interval from the Monte Carlo error: [{result.ci_low:.6g}, {result.ci_high:.6g}]")
+    for note in result.notes:
+        print(note)
     return 0
 
 
@@ -370,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "validate":
-            scenario = load_scenario(args.scenario)
+            scenario = _checked_scenario(args)
             n = sum(s.members for s in scenario.segments.values())
             print(f"{args.scenario}: valid ({len(scenario.segments)} segments, {n:,} members, "
                   f"{scenario.term.years} years, {len(scenario.contracts())} contract variant(s))")

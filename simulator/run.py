@@ -13,13 +13,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
 from .analysis.risk import summarize
 from .capital.stored import capital_summary, load_capital, variant_charts
 from .capital.terms import CapitalTerms
-from .settlement.contract import Contract
+from .settlement.contract import Contract, fixed_premium_notes
 from .experience.engine import member_years, resolve_engine, simulate_experience
 from .experience.programs import program_plan
 from .core.errors import RunError, ScenarioError
@@ -151,6 +152,7 @@ def settle_stored_run(run_dir: str | Path, contract_file: str | Path, out: str |
         "scenario": {"name": scenario.name, "sha256": scenario.sha256},
         "contract": {"file": str(contract_file), "sha256": folder.key["contract_sha256"], "text": text},
         "variants": list(contracts),
+        "notes": fixed_premium_notes(scenario.contract, contracts.values()),
         "trials": experience.sizes["trial"],
         "timings_s": {k: round(v, 3) for k, v in timings.items()}
                      | {"total": round(time.perf_counter() - t0, 3)},
@@ -182,8 +184,12 @@ def _stored_inputs(run_dir: Path) -> tuple[Scenario, xr.Dataset]:
     missing = [str(p) for p in needed if not p.is_file()]
     if missing:
         raise RunError(f"{run_dir} is not a complete vbcsim run (missing {', '.join(missing)})")
-    return (load_scenario(run_dir / "scenario.toml"),
-            xr.load_dataset(run_dir / "experience.nc", engine=NETCDF_ENGINE))
+    scenario = load_scenario(run_dir / "scenario.toml")
+    experience = xr.load_dataset(run_dir / "experience.nc", engine=NETCDF_ENGINE)
+    if "segment_members" not in experience:  # stored before the members were recorded
+        members = [scenario.segments[str(s)].members for s in experience["segment"].values]
+        experience["segment_members"] = ("segment", np.array(members, float))
+    return scenario, experience
 
 
 def _check_attachments(contracts: dict[str, Contract], experience: xr.Dataset, source: Path) -> None:

@@ -27,6 +27,7 @@ from .experience.measures import QualityModel
 from .experience.population import CostModel, Segment, Systemic
 from .experience.programs import Program
 from .core.errors import ScenarioError
+from .core.plausibility import plausibility_warnings
 from .core.inputs import (Name, StrictModel, check_per_year, deep_merge,
                     per_year_fraction, validation_problems)
 
@@ -83,6 +84,7 @@ class Scenario(StrictModel):
 
     _source_text: str = PrivateAttr("")
     _source_name: str = PrivateAttr("<scenario>")
+    _warnings: list[tuple[str, str]] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _parts_agree(self) -> Scenario:
@@ -210,6 +212,11 @@ class Scenario(StrictModel):
         return self._source_name
 
     @property
+    def warnings(self) -> list[tuple[str, str]]:
+        """``(field path, message)`` for legal values that are probably a unit slip."""
+        return list(self._warnings)
+
+    @property
     def sha256(self) -> str:
         return hashlib.sha256(self.source_text.encode()).hexdigest()
 
@@ -237,6 +244,7 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>", text: s
         raise ScenarioError(source, validation_problems(err)) from None
     scenario._source_name = source
     scenario._source_text = text
+    scenario._warnings = plausibility_warnings(data)
     return scenario
 
 

@@ -147,8 +147,10 @@ def equity_summary(settlement: xr.Dataset, n_bootstrap: int = 200, seed: int = 0
     """Equity incentive by variant and segment: each year's expected payment and disparity
     per measure; over the term, the expected payment on measured and on true rates, and the
     share of the payment's variance due to sampling noise,
-    Var(measured - true) / (Var(true) + Var(measured - true)); all with standard errors
-    (the share's by a bootstrap over trials)."""
+    Var(measured - true) / (Var(true) + Var(measured - true)), and beside it the noise
+    payment: the expected payment had no group's true rate changed (measured with the same
+    noise, baseline included); all with standard errors (the share's by a bootstrap over
+    trials)."""
     if "equity_payment_usd" not in settlement or not settlement["equity_payment_usd"].any():
         return pd.DataFrame(columns=["variant", "segment", "horizon", "measure", "value", "mc_se"])
     measured = settlement["equity_payment_usd"].sum("year")
@@ -178,6 +180,11 @@ def equity_summary(settlement: xr.Dataset, n_bootstrap: int = 200, seed: int = 0
                      (v, s, "term", "equity_payment_true_rates_mean", tru.mean(),
                       tru.std(ddof=1) / math.sqrt(n)),
                      (v, s, "term", "equity_noise_share", share, float(np.nanstd(boot, ddof=1)))]
+            if "equity_payment_no_change_usd" in settlement:
+                null = settlement["equity_payment_no_change_usd"].sel(variant=v, segment=s).sum("year").values
+                if np.isfinite(null).all():
+                    rows.append((v, s, "term", "equity_noise_payment_mean", null.mean(),
+                                 null.std(ddof=1) / math.sqrt(n)))
     return pd.DataFrame(rows, columns=["variant", "segment", "horizon", "measure", "value", "mc_se"])
 
 

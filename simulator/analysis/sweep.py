@@ -22,7 +22,7 @@ from scipy import optimize
 
 from .risk import Z95, risk_measures
 from .compare import horizon_gains
-from ..settlement.contract import Contract
+from ..settlement.contract import Contract, fixed_premium_notes
 from ..core.inputs import validation_problems
 from ..settlement.rules import settle
 
@@ -89,6 +89,7 @@ def sweep(evaluator: Evaluator, grid: dict[str, list[float]]) -> pd.DataFrame:
     table["var_95"] = m["var_95"][0]
     table["tvar_95"], table["tvar_95_se"] = m["tvar_95"]
     table["on_frontier"] = _frontier(table["mean"].values, table["tvar_95"].values)
+    table.attrs["notes"] = fixed_premium_notes(evaluator.base, contracts.values())
     return table
 
 
@@ -120,6 +121,7 @@ class Breakeven:
     ci_low: float
     ci_high: float
     target: float
+    notes: tuple[str, ...] = ()
 
 
 def breakeven(evaluator: Evaluator, path: str, bounds: tuple[float, float], statistic: Statistic,
@@ -149,7 +151,8 @@ def breakeven(evaluator: Evaluator, path: str, bounds: tuple[float, float], stat
         raise ValueError(f"{path}: the target {target:g} is not reached between {bounds[0]:g} "
                          f"({low:g}) and {bounds[1]:g} ({high:g}); widen the bounds")
     ends = sorted((root(-Z95), root(Z95)), key=lambda x: (math.isnan(x), x))
-    return Breakeven(path, value, *_ci(ends, value), target=target)
+    notes = fixed_premium_notes(evaluator.base, [evaluator.with_terms({path: value})])
+    return Breakeven(path, value, *_ci(ends, value), target=target, notes=tuple(notes))
 
 
 def _ci(ends: list[float], value: float) -> tuple[float, float]:
@@ -170,5 +173,6 @@ def tornado(evaluator: Evaluator, ranges: dict[str, tuple[float, float]]) -> pd.
             for i, (path, (low, high)) in enumerate(ranges.items())]
     table = pd.DataFrame(rows, columns=["term", "low", "high", "change_at_low", "change_at_high"])
     table.attrs["base_mean"] = float(mean[0])
+    table.attrs["notes"] = fixed_premium_notes(evaluator.base, contracts.values())
     order = (table.change_at_high - table.change_at_low).abs().sort_values(ascending=False).index
     return table.loc[order].reset_index(drop=True)

@@ -137,12 +137,28 @@ class CostTables:
         """Risk scores by last year's band, and for an entrant (no history).
 
         A score is the expected cost of the coming year given what is known at its start,
-        relative to the expected cost of a member-year of the base population in year 1, so
-        the year-1 population averages 1. Scores are perfect predictors given the band; the
-        imperfection of real risk adjustment is that entrants get the entrant average.
+        relative to the cost of the year-1 population, the first scored year, normalised as
+        the scores are applied: weighted by member-months, so that the expected year-1 score
+        (risk score x months summed over members, divided by member-months) is exactly 1.
+        Weighting by member-years instead leaves it below 1, because members who die lose
+        months and sit in high-score histories (Medicare: 0.9845). Scores are perfect
+        predictors given the band; the imperfection of real risk adjustment is that entrants
+        get the entrant average.
         """
-        norm = self.band_mix_by_year(churn, 1)[0] @ self.expected_cost
-        return self.transition @ self.expected_cost / norm, float(self.entrant_mix @ self.expected_cost / norm)
+        raw = np.append(self.transition @ self.expected_cost, self.entrant_mix @ self.expected_cost)
+        weights = self.year_one_history_member_months(churn)
+        norm = weights @ raw / weights.sum()
+        return raw[:-1] / norm, float(raw[-1] / norm)
+
+    def year_one_history_member_months(self, churn: float) -> np.ndarray:
+        """Expected member-months of year 1 by history (last year's band, then entrants), per
+        member slot: members staying from each base-year band, and entrants replacing those
+        who died or left; a death in year 1 loses MEAN_MONTHS_LOST_AT_DEATH months."""
+        start = self.start_mix(churn)
+        stay = start * (1 - self.death_prob) * (1 - churn)
+        counts = np.append(stay, 1 - stay.sum())
+        death = np.append(self.transition @ self.death_prob, self.entrant_mix @ self.death_prob)
+        return counts * (12 - MEAN_MONTHS_LOST_AT_DEATH * death)
 
 
 class BandSeverities:

@@ -54,6 +54,16 @@ VARIABLES: dict[str, Variable] = {
                                     "Eligible members of a quality measure (sampled)", np.int64),
     "measure_numerator": Variable(BASE_DIMS + ("measure", "group"), "members",
                                   "Members meeting the measure (sampled at the true rate)", np.int64),
+    "measure_baseline_measured_denominator": Variable(
+        ("trial", "segment", "measure", "group"), "members", "Eligible members of the baseline "
+        "measurement (sampled: group counts multinomial, then binomial eligibility)", np.int64),
+    "measure_baseline_measured_numerator": Variable(
+        ("trial", "segment", "measure", "group"), "members", "Members meeting the measure at "
+        "baseline (sampled at the baseline rate)", np.int64),
+    "measure_numerator_no_change": Variable(
+        BASE_DIMS + ("measure", "group"), "members", "Members the year would have shown meeting "
+        "the measure had no true rate moved from baseline (same denominators; for the noise "
+        "payment)", np.int64),
     "measure_rate_true_pct": Variable(("trial", "year", "measure", "group"), "percent",
                                       "Underlying rate of the measure (no sampling noise)"),
     "program_flagged": Variable(BASE_DIMS + ("stratum",), "members",
@@ -116,6 +126,10 @@ def experience_dataset(blocks: list[ExperienceBlock], scenario: Scenario,
     coords["stratum"] = [] if scenario.program is None else list(scenario.program.strata)
     variables = {name: (v.dims, data[name], {"units": v.units, "description": v.description})
                  for name, v in VARIABLES.items()}
+    members = np.array([seg.members for seg in scenario.segments.values()], float)
+    variables["segment_members"] = ("segment", members, {
+        "units": "members", "description": "Members of the segment (persons; constant over the "
+        "term, leavers replaced): the assigned beneficiaries of an MSR lookup"})
     ds = xr.Dataset(variables | baseline_variables(scenario), coords=coords)
     with np.errstate(invalid="ignore", divide="ignore"):
         measured = 100 * ds["measure_numerator"] / ds["measure_denominator"]

@@ -99,6 +99,28 @@ def sample_measures(model: QualityModel, seed: int, trial: int, segment: int, el
     return denominators, numerators
 
 
+def sample_baseline(model: QualityModel, seed: int, trial: int, segment: int, eligible: np.ndarray,
+                    members: int, group_mix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The baseline as the payer measured it for one trial and segment: denominators and
+    numerators, shape (measures, groups). The base year's members by group are a multinomial
+    draw, denominators binomial on them, numerators binomial at the baseline rate."""
+    rng = stream(seed, trial, Purpose.MEASURE_BASELINE, segment)
+    groups = rng.multinomial(members, group_mix)
+    base = model.table("baseline_rate_pct")
+    denominators = rng.binomial(np.broadcast_to(groups, base.shape),
+                                np.broadcast_to(eligible[:, None], base.shape))
+    return denominators, rng.binomial(denominators, base / 100)
+
+
+def sample_no_change(model: QualityModel, seed: int, trial: int, segment: int,
+                     denominators: np.ndarray) -> np.ndarray:
+    """Numerators (years, measures, groups) had every true rate stayed at baseline, on the
+    year's sampled denominators: the counterfactual of no real change, for the noise payment."""
+    rng = stream(seed, trial, Purpose.MEASURE_NO_CHANGE, segment)
+    base = model.table("baseline_rate_pct")
+    return rng.binomial(denominators, np.broadcast_to(base / 100, denominators.shape))
+
+
 def composite_score(model: QualityModel, numerators: np.ndarray, denominators: np.ndarray) -> np.ndarray:
     """Composite score (0-100) from measured rates, all groups pooled.
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .dataset import ExperienceBlock
-from .measures import composite_score, sample_measures, true_rates
+from .measures import composite_score, sample_baseline, sample_measures, sample_no_change, true_rates
 from .streams import Purpose, stream
 
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
@@ -57,5 +57,11 @@ def fill_measures(scenario: Scenario, trial: int, block: ExperienceBlock, i: int
         den, num = sample_measures(q, seed, trial, s, eligible[s], block["group_members"][i, :, s], rates)
         block["measure_denominator"][i, :, s] = den
         block["measure_numerator"][i, :, s] = num
+        seg = scenario.segments[name]
+        mix = np.array([seg.group_mix[g] for g in q.groups])
+        base_den, base_num = sample_baseline(q, seed, trial, s, eligible[s], seg.members, mix)
+        block["measure_baseline_measured_denominator"][i, s] = base_den
+        block["measure_baseline_measured_numerator"][i, s] = base_num
+        block["measure_numerator_no_change"][i, :, s] = sample_no_change(q, seed, trial, s, den)
         if name in measured:
             block["quality_score_pct"][i, :, s] = composite_score(q, num, den)

@@ -41,6 +41,8 @@ class Purpose(IntEnum):
     PROGRAM_OPERATIONS = 13
     PROGRAM_EFFECT = 14
     STRATIFY = 15
+    MEASURE_BASELINE = 16
+    MEASURE_NO_CHANGE = 17
 
 
 def stream(seed: int, trial: int, purpose: Purpose, *subkeys: int) -> np.random.Generator:

@@ -11,6 +11,7 @@ it uses.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
@@ -38,8 +39,27 @@ class StopLoss(StrictModel):
     attachment_usd: float = Field(gt=0, le=1e9, description="Per member per year, nominal dollars.")
     coinsurance_pct: Percent = Field(
         0.0, description="Share of the cost above the attachment that the provider still bears.")
-    premium_pmpm: float = Field(0.0, ge=0, le=1e5, description="Premium per member-month, "
-                                "added to the provider's actual cost.")
+    premium_pmpm: float = Field(0.0, ge=0, le=1e5, description="Premium per member-month in "
+                                "year 1 (trended by premium_trend_pct), added to the provider's "
+                                "actual cost; or give loading_pct for a priced premium.")
+    premium_trend_pct: TrendPct = Field(0.0, description="Annual increase of premium_pmpm after "
+                                        "year 1: one number or one per year of the term.")
+    loading_pct: float | None = Field(
+        None, ge=-50, le=500, description="Priced premium: each year's premium is the expected "
+        "recovery at this attachment in that year (the mean over the run's trials) x (1 + loading); "
+        "it then follows the attachment and the trend. Instead of premium_pmpm.")
+
+    @model_validator(mode="after")
+    def _one_premium(self) -> StopLoss:
+        if self.loading_pct is not None and (self.premium_pmpm or self.premium_trend_pct):
+            raise ValueError("loading_pct: give either loading_pct (a priced premium) or "
+                             "premium_pmpm with premium_trend_pct (a fixed one), not both")
+        return self
+
+    def premium_pmpm_by_year(self, years: int) -> np.ndarray:
+        """Fixed premium PMPM of years 1..``years``: year 1's, trended from year 2 on."""
+        trend = per_year_fraction(self.premium_trend_pct, years)
+        return self.premium_pmpm * np.cumprod(np.concatenate([[1.0], 1.0 + trend[1:]]))
 
 
 class AggregateStopLoss(StrictModel):
@@ -63,8 +83,18 @@ class Rebasing(StrictModel):
     """In one year of the term the budget resets toward recent experience."""
 
     year: int = Field(ge=2, le=30, description="Year of the term (2 = second year) that is rebased.")
-    weight_pct: Percent = Field(description="Weight of the prior year's risk-adjusted cost, "
-                                "trended one year, in the rebased budget PMPM.")
+    weight_pct: Percent = Field(description="Weight of the prior years' cost (risk-adjusted when "
+                                "the budget is), trended to the rebased year, in the rebased budget PMPM.")
+    prior_year_weights_pct: list[Percent] = Field(
+        [100.0], min_length=1, max_length=10, description="Weights of the prior years, oldest "
+        "first, summing to 100 (MSSP base years: [10, 30, 60]); default: the prior year alone.")
+
+    @model_validator(mode="after")
+    def _weights_sum_to_100(self) -> Rebasing:
+        if abs(sum(self.prior_year_weights_pct) - 100) > 1e-9:
+            raise ValueError(f"prior_year_weights_pct: must sum to 100, sums to "
+                             f"{sum(self.prior_year_weights_pct):g}")
+        return self
 
 
 class DeficitFromQuality(StrictModel):
@@ -127,9 +157,13 @@ class SegmentTerms(StrictModel):
                                                      "for a deficit.")
     min_savings_rate_pct: MinRate = Field(
         0.0, description="Surplus, % of budget, below which nothing is shared; 'cms_table' for the "
-                         "MSSP one-sided table by number of members.")
+                         "MSSP one-sided table by assigned beneficiaries (42 CFR 425.604).")
     min_loss_rate_pct: MinRate = Field(
         0.0, description="Deficit, % of budget, below which nothing is shared ('cms_table' as above).")
+    assigned_beneficiaries: int | None = Field(
+        None, ge=1, le=50_000_000, description="Assigned beneficiaries (persons) for the 'cms_table' "
+        "MSR/MLR lookup; default: the segment's members (never member-months / 12: decedents and "
+        "leavers are persons of the year too).")
     sharing: Literal["first_dollar", "above_threshold"] = Field(
         "first_dollar", description="Once the MSR/MLR is met, share the whole result "
                                     "(first_dollar, as MSSP) or only the part beyond the threshold.")
@@ -217,6 +251,13 @@ class Contract(StrictModel):
             check_per_year(terms.budget_trend_pct, years, f"{where}.segments.{name}.budget_trend_pct")
             if terms.rebasing is not None and terms.rebasing.year > years:
                 raise ValueError(f"{where}.segments.{name}.rebasing.year: the term has only {years} years")
+            if terms.rebasing is not None and terms.rebasing.year <= len(terms.rebasing.prior_year_weights_pct):
+                raise ValueError(f"{where}.segments.{name}.rebasing.prior_year_weights_pct: "
+                                 f"{len(terms.rebasing.prior_year_weights_pct)} prior years need "
+                                 f"rebasing.year above {len(terms.rebasing.prior_year_weights_pct)}")
+            if terms.stop_loss is not None:
+                check_per_year(terms.stop_loss.premium_trend_pct, years,
+                               f"{where}.segments.{name}.stop_loss.premium_trend_pct")
 
     def uses_quality(self) -> list[str]:
         """Segments whose terms depend on the quality score."""
@@ -239,6 +280,30 @@ def resolve_variants(base: Contract, variants: dict[str, dict[str, Any]]) -> dic
             detail = "; ".join(f"{p}: {m}" for p, m in validation_problems(err))
             raise ValueError(f"variants.{name}: {detail}") from None
     return out
+
+
+def fixed_premium_notes(base: Contract, contracts: Iterable[Contract]) -> list[str]:
+    """One line per segment whose stop-loss attachment differs from ``base``'s in some of
+    ``contracts`` while its premium is a fixed dollar amount (it does not follow the
+    attachment: a lower attachment recovers more for the same premium)."""
+    moved: dict[str, set[float]] = {}
+    fixed: dict[str, StopLoss] = {}
+    for contract in contracts:
+        for name, terms in contract.segments.items():
+            sl, was = terms.stop_loss, base.segments.get(name)
+            was_at = was.stop_loss.attachment_usd if was is not None and was.stop_loss else None
+            if sl is not None and sl.loading_pct is None and sl.attachment_usd != was_at:
+                moved.setdefault(name, set()).add(sl.attachment_usd)
+                fixed[name] = sl
+    lines = []
+    for name, attachments in moved.items():
+        was = base.segments.get(name)
+        start = f"{was.stop_loss.attachment_usd:,.0f}" if was is not None and was.stop_loss else "none"
+        to = ", ".join(f"{a:,.0f}" for a in sorted(attachments))
+        lines.append(f"note: segments.{name}.stop_loss: the attachment moves ({start} -> {to}) with a "
+                     f"fixed premium of ${fixed[name].premium_pmpm:,.2f} PMPM; give stop_loss.loading_pct "
+                     "to price the premium from the run's expected recovery at each attachment")
+    return lines
 
 
 class ContractFile(StrictModel):
@@ -267,21 +332,31 @@ class ContractFile(StrictModel):
 
 # MSSP minimum savings rate for one-sided models by assigned beneficiaries,
 # 42 CFR 425.604: (low, high, MSR at low end %, MSR at high end %), linear within a range.
+# From 5,000 up: the regulation's table. Below 5,000 (up to 499: 12.2%; 500-999: 12.2/8.7;
+# 1,000-2,999: 8.7/5.0; 3,000-4,999: 5.0/3.9): the seed table of tuva-health/cms_mssp_connector,
+# which reproduces the MinSavPerc column of the MSSP results files for all 506 one-sided
+# ACO-years of PY2022-2024 when interpolated linearly (domain notes, section 3).
 _CMS_MSR_TABLE = [
+    (500, 999, 12.2, 8.7), (1_000, 2_999, 8.7, 5.0), (3_000, 4_999, 5.0, 3.9),
     (5_000, 5_999, 3.9, 3.6), (6_000, 6_999, 3.6, 3.4), (7_000, 7_999, 3.4, 3.2),
     (8_000, 8_999, 3.2, 3.1), (9_000, 9_999, 3.1, 3.0), (10_000, 14_999, 3.0, 2.7),
     (15_000, 19_999, 2.7, 2.5), (20_000, 49_999, 2.5, 2.2), (50_000, 59_999, 2.2, 2.0),
 ]
+CMS_MSR_SMALLEST_PCT = 12.2
+"""MSR up to 499 assigned beneficiaries."""
+CMS_MSR_LARGEST_PCT = 2.0
+"""MSR from 60,000 assigned beneficiaries."""
 
 
-def cms_min_savings_rate_pct(members: np.ndarray | float) -> np.ndarray:
-    """MSSP one-sided MSR (percent) for a number of assigned beneficiaries.
+def cms_min_savings_rate_pct(beneficiaries: np.ndarray | float) -> np.ndarray:
+    """MSSP one-sided MSR (percent) for a number of assigned beneficiaries (persons).
 
-    Below 5,000 the table's top rate (3.9%) is used; from 60,000, 2.0%.
+    Linear from the low to the high end of each range of :data:`_CMS_MSR_TABLE`;
+    12.2% below 500, 2.0% from 60,000.
     """
-    n = np.asarray(members, float)
-    out = np.full(n.shape, 2.0)
-    out[n < _CMS_MSR_TABLE[0][0]] = _CMS_MSR_TABLE[0][2]
+    n = np.asarray(beneficiaries, float)
+    out = np.full(n.shape, CMS_MSR_LARGEST_PCT)
+    out[n < _CMS_MSR_TABLE[0][0]] = CMS_MSR_SMALLEST_PCT
     for low, high, at_low, at_high in _CMS_MSR_TABLE:
         inside = (n >= low) & (n < high + 1)
         out[inside] = at_low + (at_high - at_low) * (n[inside] - low) / (high - low)

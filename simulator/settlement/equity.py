@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from collections.abc import Collection, Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from pydantic import Field
@@ -127,7 +127,14 @@ def narrowing_share(baseline: np.ndarray, current: np.ndarray, floor_pct: float,
 @dataclass(frozen=True)
 class MeasureExperience:
     """A segment's measures: measured counts and true rates (trial, year, measure, group),
-    baseline rates (measure, group) and expected baseline denominators (measure, group)."""
+    baseline rates (measure, group) and expected baseline denominators (measure, group).
+
+    The baseline as the payer measured it, per trial (trial, measure, group): sampled
+    numerators and denominators; and the numerators the years would have shown had no
+    true rate moved from baseline (trial, year, measure, group). Without them (a run
+    stored before they were recorded) the baseline is taken as measured without noise and
+    no noise payment is computed.
+    """
 
     names: list[str]
     groups: list[str]
@@ -136,43 +143,97 @@ class MeasureExperience:
     true_rates_pct: np.ndarray
     baseline_rates_pct: np.ndarray
     baseline_denominators: np.ndarray
+    baseline_measured_numerators: np.ndarray | None = None
+    baseline_measured_denominators: np.ndarray | None = None
+    no_change_numerators: np.ndarray | None = None
+
+
+class EquityPayments(NamedTuple):
+    """Per (trial, year): the payment on the measured rates; had the rates been measured
+    without noise (for attribution); had no true rate changed from baseline, measured with
+    the same noise (the noise payment; NaN when not recorded); and the disparity by measure."""
+
+    measured: np.ndarray
+    true_rates: np.ndarray
+    no_change: np.ndarray
+    disparities: dict[str, np.ndarray]
+
+
+def _measured_baseline(terms: EquityTerms, exp: MeasureExperience, m: int, ref: int | None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Baseline disparity (trial, 1) and rates (trial, 1, groups) as the payer measured them."""
+    if exp.baseline_measured_numerators is None:  # no noise recorded: the true baseline
+        rates = exp.baseline_rates_pct[m]
+        den = np.where(exp.baseline_denominators[m] >= terms.min_denominator,
+                       exp.baseline_denominators[m], 0.0)
+        return np.atleast_2d(disparity(rates, den, terms.metric, ref)), rates[None, None, :]
+    num, den = apply_min_denominator(exp.baseline_measured_numerators[:, m],
+                                     exp.baseline_measured_denominators[:, m],
+                                     terms.min_denominator, terms.small_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = np.where(den > 0, 100 * num / den, 0.0)
+    return disparity(rates, den, terms.metric, ref)[:, None], rates[:, None, :]
+
+
+def _paid_share(terms: EquityTerms, mt: EquityMeasureTerms, numerators: np.ndarray,
+                denominators: np.ndarray, baseline: np.ndarray, baseline_rates: np.ndarray,
+                ref: int | None, low: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Share of the measure's pool and of the lowest-group bonus earned on measured counts
+    (trial, year, groups), and the year's disparity."""
+    num, den = apply_min_denominator(numerators, denominators, terms.min_denominator,
+                                     terms.small_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = np.where(den > 0, 100 * num / den, 0.0)
+    current = disparity(rates, den, terms.metric, ref)
+    share = narrowing_share(baseline, current, mt.floor_pct, mt.target_pct)
+    bonus = np.zeros_like(share)
+    if terms.lowest_group_bonus is not None:
+        seen = np.where(den[..., low] > 0, rates[..., low] - baseline_rates[..., low], 0.0)
+        bonus = np.clip(seen / terms.lowest_group_bonus.full_at_pct_points, 0.0, 1.0)
+    return share, bonus, current
 
 
 def equity_payment(terms: EquityTerms | None, exp: MeasureExperience | None, budget: np.ndarray,
-                   member_months: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Equity incentive on measured rates, the same on true rates, and the disparity by measure.
+                   member_months: np.ndarray) -> EquityPayments:
+    """Equity incentive on measured rates, on true rates, with no true change, and the disparity.
 
-    The true-rate payment takes the underlying rates as if denominators were
-    infinite (no minimum-denominator rule, weights from expected denominators).
+    The measured payment compares the year's measured disparity with the baseline's
+    measured disparity (both sampled). The true-rate payment takes the underlying rates
+    as if denominators were infinite (no minimum-denominator rule, weights from expected
+    denominators). The no-change payment is the measured one had every true rate stayed
+    at baseline: what noise alone pays.
     """
     zero = np.zeros_like(budget)
     if terms is None:
-        return zero, zero, {}
+        return EquityPayments(zero, zero, zero, {})
     pool = terms.pool_pct / 100 * budget + terms.pool_pmpm * member_months
+    bonus_pool = 0.0 if terms.lowest_group_bonus is None else terms.lowest_group_bonus.pool_pct / 100 * budget
     ref = exp.groups.index(terms.reference_group) if terms.reference_group in exp.groups else None
     weights = sum(m.weight for m in terms.measures.values())
-    measured, true, disparities = zero.copy(), zero.copy(), {}
-    bonus_measured, bonus_true = zero.copy(), zero.copy()
+    measured, true, no_change, disparities = zero.copy(), zero.copy(), zero.copy(), {}
     for name, mt in terms.measures.items():
         m = exp.names.index(name)
-        num, den = apply_min_denominator(exp.numerators[..., m, :], exp.denominators[..., m, :],
-                                         terms.min_denominator, terms.small_groups)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rates = np.where(den > 0, 100 * num / den, 0.0)
-        base_rate, base_den = exp.baseline_rates_pct[m], exp.baseline_denominators[m]
-        kept = np.where(base_den >= terms.min_denominator, base_den, 0.0)
-        disparities[name] = disparity(rates, den, terms.metric, ref)
-        measured += mt.weight / weights * narrowing_share(
-            disparity(base_rate, kept, terms.metric, ref), disparities[name], mt.floor_pct, mt.target_pct)
-        true += mt.weight / weights * narrowing_share(
+        w = mt.weight / weights
+        base_rate = exp.baseline_rates_pct[m]
+        low = int(np.argmin(base_rate))
+        baseline, baseline_rates = _measured_baseline(terms, exp, m, ref)
+        share, bonus, disparities[name] = _paid_share(
+            terms, mt, exp.numerators[..., m, :], exp.denominators[..., m, :], baseline,
+            baseline_rates, ref, low)
+        measured += w * (pool * share + bonus_pool * bonus)
+        if exp.no_change_numerators is not None:
+            share, bonus, _ = _paid_share(terms, mt, exp.no_change_numerators[..., m, :],
+                                          exp.denominators[..., m, :], baseline, baseline_rates, ref, low)
+            no_change += w * (pool * share + bonus_pool * bonus)
+        base_den = exp.baseline_denominators[m]
+        true_share = narrowing_share(
             disparity(base_rate, base_den, terms.metric, ref),
             disparity(exp.true_rates_pct[..., m, :], base_den, terms.metric, ref), mt.floor_pct, mt.target_pct)
+        true_bonus = 0.0
         if terms.lowest_group_bonus is not None:
-            low = int(np.argmin(base_rate))
-            full = terms.lowest_group_bonus.full_at_pct_points
-            seen = np.where(den[..., low] > 0, rates[..., low] - base_rate[low], 0.0)
-            bonus_measured += mt.weight / weights * np.clip(seen / full, 0.0, 1.0)
-            bonus_true += mt.weight / weights * np.clip(
-                (exp.true_rates_pct[..., m, low] - base_rate[low]) / full, 0.0, 1.0)
-    bonus_pool = 0.0 if terms.lowest_group_bonus is None else terms.lowest_group_bonus.pool_pct / 100 * budget
-    return pool * measured + bonus_pool * bonus_measured, pool * true + bonus_pool * bonus_true, disparities
+            true_bonus = np.clip((exp.true_rates_pct[..., m, low] - base_rate[low])
+                                 / terms.lowest_group_bonus.full_at_pct_points, 0.0, 1.0)
+        true += w * (pool * true_share + bonus_pool * true_bonus)
+    if exp.no_change_numerators is None:
+        no_change = np.full_like(budget, np.nan)
+    return EquityPayments(measured, true, no_change, disparities)

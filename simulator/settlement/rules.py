@@ -49,6 +49,9 @@ OUTPUTS = {
     "equity_payment_usd": "Health-equity incentive paid on the measured rates",
     "equity_payment_true_rates_usd": "The equity incentive had the rates been measured without "
                                       "sampling noise (not paid; for attribution)",
+    "equity_payment_no_change_usd": "The equity incentive had no group's true rate changed from "
+                                    "baseline, measured with the same sampling noise: what noise "
+                                    "alone pays (not paid; NaN if not recorded)",
     "provider_gain_usd": "Provider's settlement: gain (positive) or loss (negative)",
 }
 UNITS = {"risk_score": "1"}
@@ -65,6 +68,8 @@ class SegmentExperience:
     quality_score_pct: np.ndarray
     measures: MeasureExperience | None = None
     program_cost_usd: np.ndarray | float = 0.0
+    members: float | None = None
+    """The segment's members (persons, constant over the term): assigned beneficiaries by default."""
 
     @classmethod
     def from_dataset(cls, exp: xr.Dataset) -> SegmentExperience:
@@ -75,13 +80,17 @@ class SegmentExperience:
                 list(exp["measure"].values), list(exp["group"].values),
                 exp["measure_numerator"].values, exp["measure_denominator"].values,
                 exp["measure_rate_true_pct"].values, exp["measure_baseline_rate_pct"].values,
-                exp["measure_baseline_denominator"].values)
+                exp["measure_baseline_denominator"].values,
+                *(exp[k].values if k in exp else None for k in (
+                    "measure_baseline_measured_numerator", "measure_baseline_measured_denominator",
+                    "measure_numerator_no_change")))
         return cls(member_months=mm, allowed_usd=exp["allowed_usd"].values,
                    excess_usd={float(a): exp["excess_usd"].sel(attachment=a).values
                                for a in exp["attachment"].values},
                    risk_score=exp["risk_score_member_months"].values / mm,
                    quality_score_pct=exp["quality_score_pct"].values, measures=measures,
-                   program_cost_usd=exp["program_cost_usd"].values if "program_cost_usd" in exp else 0.0)
+                   program_cost_usd=exp["program_cost_usd"].values if "program_cost_usd" in exp else 0.0,
+                   members=float(exp["segment_members"]) if "segment_members" in exp else None)
 
 
 # -- 1. budget -----------------------------------------------------------------------
@@ -93,10 +102,17 @@ def budget_pmpm(terms: SegmentTerms, exp: SegmentExperience) -> np.ndarray:
         return scheduled
     r = terms.rebasing.year - 1  # index of the rebased year
     trend = terms.trend_by_year(years)
+    growth = np.cumprod(1 + trend)  # growth[r] / growth[j]: budget trend from year j to year r
     w = terms.rebasing.weight_pct / 100
-    prior = exp.allowed_usd[:, r - 1] / exp.member_months[:, r - 1] / exp.risk_score[:, r - 1]
+    weights = np.asarray(terms.rebasing.prior_year_weights_pct) / 100
+    prior = np.zeros(exp.member_months.shape[0])
+    for j, weight in zip(range(r - weights.size, r), weights):
+        cost_pmpm = exp.allowed_usd[:, j] / exp.member_months[:, j]
+        if terms.risk_adjustment is not None:  # only a risk-adjusted budget restates cost at score 1
+            cost_pmpm = cost_pmpm / exp.risk_score[:, j]
+        prior += weight * cost_pmpm * growth[r] / growth[j]
     out = scheduled
-    out[:, r] = w * prior * (1 + trend[r]) + (1 - w) * scheduled[:, r]
+    out[:, r] = w * prior + (1 - w) * scheduled[:, r]
     for y in range(r + 1, years):
         out[:, y] = out[:, y - 1] * (1 + trend[y])
     return out
@@ -122,7 +138,12 @@ def specific_stop_loss(terms: SegmentTerms, exp: SegmentExperience) -> tuple[np.
         raise KeyError(f"stop-loss attachment {sl.attachment_usd:,.0f} was not simulated; "
                        f"available: {sorted(exp.excess_usd)}")
     recovery = (1 - sl.coinsurance_pct / 100) * exp.excess_usd[sl.attachment_usd]
-    return recovery, sl.premium_pmpm * exp.member_months
+    mm = exp.member_months
+    if sl.loading_pct is None:
+        return recovery, sl.premium_pmpm_by_year(mm.shape[-1]) * mm
+    # priced: the expected recovery PMPM of each year, estimated by the mean over the trials
+    expected_pmpm = recovery.mean(axis=0) / mm.mean(axis=0)
+    return recovery, (1 + sl.loading_pct / 100) * expected_pmpm * mm
 
 
 def aggregate_stop_loss(terms: SegmentTerms, actual: np.ndarray, budget: np.ndarray,
@@ -150,34 +171,51 @@ def corridor_amount(magnitude: np.ndarray, budget: np.ndarray, edges: np.ndarray
     return out
 
 
-def min_rate(value: float | str, member_months: np.ndarray) -> np.ndarray:
-    """MSR or MLR as a fraction, per (trial, year)."""
-    if value == CMS_TABLE:
-        return cms_min_savings_rate_pct(member_months / 12) / 100
-    return np.full(member_months.shape, float(value) / 100)
+def min_rate(value: float | str, beneficiaries: float | None, shape: tuple[int, ...]) -> np.ndarray:
+    """MSR or MLR as a fraction, per (trial, year); the CMS table is looked up by assigned
+    beneficiaries (persons)."""
+    if value != CMS_TABLE:
+        return np.full(shape, float(value) / 100)
+    if beneficiaries is None:
+        raise ValueError("assigned_beneficiaries: needed for the 'cms_table' MSR (this experience "
+                         "does not record the segment's members)")
+    return np.full(shape, cms_min_savings_rate_pct(beneficiaries) / 100)
+
+
+def surplus_factor(terms: SegmentTerms, score_pct: np.ndarray) -> np.ndarray:
+    """Multiplier of the surplus shares from quality: the sliding scale (score / 100 below the
+    standard), and 0 where the quality gate is failed (including a missing score)."""
+    q = terms.quality
+    factor = np.ones_like(score_pct)
+    if q.sliding_scale_below_pct is not None:
+        factor = np.where(score_pct < q.sliding_scale_below_pct, score_pct / 100, 1.0)
+    if q.gate_pct is not None:
+        factor = np.where(score_pct >= q.gate_pct, factor, 0.0)
+    return factor
 
 
 def shared_result(terms: SegmentTerms, gross: np.ndarray, budget: np.ndarray,
-                  member_months: np.ndarray, score_pct: np.ndarray, revenue: np.ndarray | None
+                  beneficiaries: float | None, score_pct: np.ndarray, revenue: np.ndarray | None
                   ) -> np.ndarray:
-    """Provider's share of a gross result: MSR/MLR, corridors, quality gate/scale, caps."""
+    """Provider's share of a gross result: MSR/MLR, corridors, quality gate/scale, caps.
+
+    With ``deficit_share_from_quality`` (MSSP ENHANCED) the deficit share is 1 - the final,
+    quality-adjusted surplus share, within its floor and cap: a failed gate makes the final
+    surplus share 0 and so the deficit share its cap (75%).
+    """
     q = terms.quality
     surplus = gross >= 0
-    threshold = np.where(surplus, min_rate(terms.min_savings_rate_pct, member_months),
-                         min_rate(terms.min_loss_rate_pct, member_months)) * budget
+    threshold = np.where(surplus, min_rate(terms.min_savings_rate_pct, beneficiaries, gross.shape),
+                         min_rate(terms.min_loss_rate_pct, beneficiaries, gross.shape)) * budget
     magnitude = np.abs(gross)
     reached = magnitude >= threshold
     if terms.sharing == "above_threshold":
         magnitude = magnitude - threshold
-    scale = np.ones_like(gross)
-    if q.sliding_scale_below_pct is not None:
-        scale = np.where(score_pct < q.sliding_scale_below_pct, score_pct / 100, 1.0)
-    gain = scale * corridor_amount(magnitude, budget, *terms.corridors("surplus"))
-    if q.gate_pct is not None:
-        gain = np.where(score_pct >= q.gate_pct, gain, 0.0)
+    factor = surplus_factor(terms, np.broadcast_to(score_pct, gross.shape))
+    gain = factor * corridor_amount(magnitude, budget, *terms.corridors("surplus"))
     if q.deficit_share_from_quality is not None:
         bounds = q.deficit_share_from_quality
-        rate = np.clip(1 - scale * terms.corridors("surplus")[1][0],
+        rate = np.clip(1 - factor * terms.corridors("surplus")[1][0],
                        bounds.floor_pct / 100, bounds.cap_pct / 100)
         loss = rate * magnitude
     else:
@@ -230,17 +268,19 @@ def settle_segment(terms: SegmentTerms, exp: SegmentExperience) -> dict[str, np.
     if terms.revenue_pmpm is not None:
         years = mm.shape[-1]
         revenue = terms.revenue_pmpm * np.cumprod(1 + terms.trend_by_year(years)) * mm
-    shared = shared_result(terms, gross, budget, mm, exp.quality_score_pct, revenue)
+    beneficiaries = terms.assigned_beneficiaries or exp.members
+    shared = shared_result(terms, gross, budget, beneficiaries, exp.quality_score_pct, revenue)
     bonus, lost = quality_money(terms, budget, exp.quality_score_pct)
     costs = (terms.program_cost_pmpm + terms.admin_fee_pmpm) * mm + exp.program_cost_usd
-    equity, equity_true, disparities = equity_payment(terms.equity, exp.measures, budget, mm)
+    equity = equity_payment(terms.equity, exp.measures, budget, mm)
     return {"budget_usd": budget, "risk_score": risk,
             "stop_loss_recovery_usd": recovery + agg_recovery,
             "stop_loss_premium_usd": premium + agg_premium, "actual_cost_usd": actual,
             "gross_result_usd": gross, "shared_result_usd": shared, "quality_bonus_usd": bonus,
             "withhold_lost_usd": lost, "program_and_fees_usd": costs,
-            "equity_payment_usd": equity, "equity_payment_true_rates_usd": equity_true,
-            "disparity": disparities, "provider_gain_usd": shared + bonus - lost - costs + equity}
+            "equity_payment_usd": equity.measured, "equity_payment_true_rates_usd": equity.true_rates,
+            "equity_payment_no_change_usd": equity.no_change, "disparity": equity.disparities,
+            "provider_gain_usd": shared + bonus - lost - costs + equity.measured}
 
 
 def present_value_factors(n_years: int, discount_rate_pct: float, payment_lag_months: int) -> np.ndarray:

@@ -86,8 +86,8 @@ def test_with_no_improvement_the_expected_payment_is_the_pure_noise_value():
                             np.broadcast_to(np.array([60.0, 50.0]), (trials, 1, 1, 2)),
                             np.array([[60.0, 50.0]]), np.array([[float(n_a), float(n_b)]]))
     budget = np.full((trials, 1), 1e6)
-    paid, paid_true, _ = equity_payment(terms, exp, budget, np.full((trials, 1), 1.0))
-    assert np.all(paid_true == 0)
+    paid, paid_true, noise, _ = equity_payment(terms, exp, budget, np.full((trials, 1), 1.0))
+    assert np.all(paid_true == 0) and np.isnan(noise).all()  # no-change counts not recorded
     # independent check: the gap is (p_a - p_b); payment = 1% x 1e6 x clip(2 x narrowing, 0, 1)
     rng = np.random.default_rng(99)
     gap = 100 * (rng.binomial(n_a, 0.6, trials) / n_a - rng.binomial(n_b, 0.5, trials) / n_b)
@@ -95,6 +95,58 @@ def test_with_no_improvement_the_expected_payment_is_the_pure_noise_value():
     se = np.hypot(paid.std(), expected.std()) / np.sqrt(trials)
     assert abs(paid.mean() - expected.mean()) < 4 * se
     assert paid.mean() > 1_000  # noise alone pays a sizeable share of the pool
+
+
+def test_the_noise_payment_measures_the_baseline_with_the_same_noise():
+    # As above, but the baseline is measured too (binomial, same group sizes) and the years
+    # are the no-change counterfactual. Independent check: both gaps sampled directly;
+    # payment = 1e4 x clip(narrowing / 50%, 0, 1), narrowing = 100 (g0 - g) / g0.
+    # Tolerance: 4 standard errors of the difference of two independent means.
+    terms = EquityTerms.model_validate({"pool_pct": 1.0, "metric": "gap_to_reference",
+                                        "reference_group": "a",
+                                        "measures": {"cbp": {"floor_pct": 0.0, "target_pct": 50.0}}})
+    trials, n = 20_000, np.array([400, 60])
+    rng = np.random.default_rng(12)
+    base = np.stack([rng.binomial(n[0], 0.6, trials), rng.binomial(n[1], 0.5, trials)], -1)
+    year = np.stack([rng.binomial(n[0], 0.6, trials), rng.binomial(n[1], 0.5, trials)], -1)
+    den = np.broadcast_to(n, year.shape)
+    exp = MeasureExperience(["cbp"], ["a", "b"], year[:, None, None, :], den[:, None, None, :],
+                            np.broadcast_to(np.array([60.0, 50.0]), (trials, 1, 1, 2)),
+                            np.array([[60.0, 50.0]]), n[None, :].astype(float),
+                            base[:, None, :], np.broadcast_to(n, (trials, 1, 2)), year[:, None, None, :])
+    out = equity_payment(terms, exp, np.full((trials, 1), 1e6), np.full((trials, 1), 1.0))
+    np.testing.assert_array_equal(out.no_change, out.measured)  # the counts are the null's here
+    rng = np.random.default_rng(98)
+    def gap():
+        return 100 * (rng.binomial(n[0], 0.6, trials) / n[0] - rng.binomial(n[1], 0.5, trials) / n[1])
+    g0, g = gap(), gap()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.clip(100 * (g0 - g) / g0 / 50, 0, 1)
+    expected = 1e4 * np.where(np.isfinite(share), share, 0.0)
+    se = np.hypot(out.no_change.std(), expected.std()) / np.sqrt(trials)
+    assert abs(out.no_change.mean() - expected.mean()) < 4 * se
+    # a noisy baseline pays more for nothing than a known one: ~1/2 of the pool against
+    # ~1/3 with the true baseline (the test above)
+    assert out.no_change.mean() > 4_000
+
+
+def test_the_measured_baseline_sets_the_narrowing_worked_example():
+    # baseline measured: a 120/200 = 60%, b 24/50 = 48% -> gap 12 (the true gap is 10);
+    # year measured: a 120/200 = 60%, b 27/50 = 54% -> gap 6: narrowing 50% = target -> the
+    # whole pool, 1% x 1,000,000 = 10,000 (on the true baseline gap 10: narrowing 40% ->
+    # 80% -> 8,000). No change: a 118/200 = 59%, b 26/50 = 52% -> gap 7: narrowing
+    # 5/12 = 41.667% -> 83.33% of the pool = 8,333.33: noise alone.
+    terms = EquityTerms.model_validate({"pool_pct": 1.0, "metric": "gap_to_reference",
+                                        "reference_group": "a",
+                                        "measures": {"cbp": {"floor_pct": 0.0, "target_pct": 50.0}}})
+    exp = MeasureExperience(["cbp"], ["a", "b"], np.array([[[[120, 27]]]]), np.array([[[[200, 50]]]]),
+                            np.array([[[[60.0, 50.0]]]]), np.array([[60.0, 50.0]]),
+                            np.array([[200.0, 50.0]]), np.array([[[120, 24]]]), np.array([[[200, 50]]]),
+                            np.array([[[[118, 26]]]]))
+    out = equity_payment(terms, exp, np.full((1, 1), 1e6), np.ones((1, 1)))
+    assert out.measured[0, 0] == pytest.approx(10_000.0)
+    assert out.no_change[0, 0] == pytest.approx(10_000 * 5 / 6)
+    assert out.true_rates[0, 0] == 0.0  # true rates did not move
 
 
 def test_composite_score_counts_cut_points_reached():
@@ -138,6 +190,12 @@ def test_an_equity_scenario_runs_end_to_end_with_rates_disparities_and_payments(
     summary = summarize(settled)
     share = summary.query("variant == 'base' and measure == 'equity_noise_share'")["value"].item()
     assert 0 <= share <= 1
+    noise = summary.query("variant == 'base' and measure == 'equity_noise_payment_mean'")["value"].item()
+    assert noise >= 0
+    # the baseline is measured per trial: denominators about members x eligible x group share
+    base_den = exp["measure_baseline_measured_denominator"].sel(measure="cbp", group="black").mean().item()
+    assert base_den == pytest.approx(5_000 * 0.12 * 0.25, rel=0.1)
+    assert exp["measure_baseline_measured_numerator"].std("trial").sel(measure="cbp").min() > 0
 
 
 def test_lowest_group_bonus_pays_for_the_lowest_groups_improvement():
@@ -148,6 +206,6 @@ def test_lowest_group_bonus_pays_for_the_lowest_groups_improvement():
                                         "lowest_group_bonus": {"pool_pct": 0.5, "full_at_pct_points": 5.0}})
     exp = MeasureExperience(["cbp"], ["a", "b"], np.array([[[[120, 27]]]]), np.array([[[[200, 50]]]]),
                             np.array([[[[60.0, 53.0]]]]), np.array([[60.0, 50.0]]), np.array([[200.0, 50.0]]))
-    paid, paid_true, _ = equity_payment(terms, exp, np.full((1, 1), 1e6), np.ones((1, 1)))
+    paid, paid_true, _, _ = equity_payment(terms, exp, np.full((1, 1), 1e6), np.ones((1, 1)))
     assert paid[0, 0] == pytest.approx(4_000.0)
     assert paid_true[0, 0] == pytest.approx(0.6 * 5_000.0)

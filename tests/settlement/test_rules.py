@@ -23,7 +23,7 @@ def terms(**kw) -> SegmentTerms:
 
 
 def experience(allowed, member_months=12_000.0, excess=0.0, risk=1.0, score=float("nan"),
-               attachment=250_000.0) -> SegmentExperience:
+               attachment=250_000.0, members=None) -> SegmentExperience:
     """A hand-built experience; scalars become one trial, or lists one value per year."""
     def arr(x):
         return np.atleast_2d(np.asarray(x, float))
@@ -31,7 +31,7 @@ def experience(allowed, member_months=12_000.0, excess=0.0, risk=1.0, score=floa
     def full(x):
         return np.broadcast_to(arr(x), shape).copy()
     return SegmentExperience(full(member_months), full(allowed), {attachment: full(excess)},
-                             full(risk), full(score))
+                             full(risk), full(score), members=members)
 
 
 def settled(t: SegmentTerms, allowed, **kw) -> dict[str, np.ndarray]:
@@ -98,6 +98,36 @@ def test_stop_loss_claim_worked_example_8():
     assert out["stop_loss_recovery_usd"][0, 0] == pytest.approx(900_000, abs=1e-6)
     assert out["stop_loss_premium_usd"][0, 0] == pytest.approx(1_080_000, abs=1e-6)
     assert out["provider_gain_usd"][0, 0] == pytest.approx(-2_180_000, abs=1e-6)
+
+
+def test_stop_loss_premium_is_trended_after_year_1():
+    # premium 10 PMPM in year 1, +5% then +10%: 10, 10.50, 11.55 PMPM x 12,000 member-months
+    t = terms(stop_loss=dict(attachment_usd=250_000, premium_pmpm=10.0, premium_trend_pct=[0, 5, 10]))
+    out = settled(t, [[7_000_000.0] * 3], member_months=[[12_000.0] * 3])
+    np.testing.assert_allclose(out["stop_loss_premium_usd"][0], [120_000, 126_000, 138_600])
+
+
+def test_priced_stop_loss_premium_is_the_expected_recovery_with_its_loading():
+    # two trials; 10% coinsurance; excess above 250,000 of 1,000,000 and 0 in year 1
+    # (recoveries 900,000 and 0: mean 450,000), 2,000,000 and 1,000,000 in year 2 (mean
+    # 1,350,000); member-months 12,000 and 11,000 (mean 11,500) in both years.
+    # Expected recovery PMPM: 450,000 / 11,500 = 39.1304 and 1,350,000 / 11,500 = 117.3913;
+    # loading 20%: premium PMPM 46.9565 and 140.8696; trial 2, year 2: 140.8696 x 11,000
+    # = 1,549,565.2
+    t = terms(stop_loss=dict(attachment_usd=250_000, coinsurance_pct=10.0, loading_pct=20.0))
+    exp = experience([[7e6, 7e6], [7e6, 7e6]], member_months=[[12_000.0, 12_000.0], [11_000.0, 11_000.0]],
+                     excess=[[1e6, 2e6], [0.0, 1e6]])
+    out = settle_segment(t, exp)
+    pmpm = 1.2 * np.array([450_000, 1_350_000]) / 11_500
+    np.testing.assert_allclose(out["stop_loss_premium_usd"], [pmpm * 12_000, pmpm * 11_000])
+    assert out["stop_loss_premium_usd"][1, 1] == pytest.approx(1_549_565.217, abs=0.01)
+    # over the trials the premium is the expected recovery x 1.2 exactly
+    assert out["stop_loss_premium_usd"].sum() == pytest.approx(1.2 * out["stop_loss_recovery_usd"].sum())
+
+
+def test_a_priced_premium_excludes_a_fixed_one():
+    with pytest.raises(ValueError, match="loading_pct"):
+        terms(stop_loss=dict(attachment_usd=250_000, premium_pmpm=9.0, loading_pct=20.0))
 
 
 MSSP_EXAMPLES = [
@@ -213,6 +243,39 @@ def test_rebasing_year_resets_the_budget_toward_experience():
     np.testing.assert_allclose(out["budget_usd"][0] / 12_000, [630.0, 677.25, 711.1125])
 
 
+def test_rebasing_does_not_divide_by_the_risk_score_without_risk_adjustment():
+    # not risk-adjusted: year 1 cost 660 PMPM at a score of 1.10 enters as 660 (not 600):
+    # year 2 = 0.5 x 660 x 1.05 + 0.5 x 661.5 = 677.25
+    t = terms(budget_trend_pct=5.0, rebasing=dict(year=2, weight_pct=50.0))
+    out = settled(t, [[660 * 12_000.0, 0.0, 0.0]], member_months=[[12_000.0] * 3], risk=1.10)
+    np.testing.assert_allclose(out["budget_usd"][0, 1] / 12_000, 677.25)
+    # risk-adjusted (no caps): 660 / 1.10 = 600 at score 1; rebased PMPM
+    # 0.5 x 600 x 1.05 + 0.5 x 661.5 = 645.75, times the year's score 1.10 = 710.325
+    t = terms(budget_trend_pct=5.0, risk_adjustment=dict(), rebasing=dict(year=2, weight_pct=50.0))
+    out = settled(t, [[660 * 12_000.0, 0.0, 0.0]], member_months=[[12_000.0] * 3], risk=1.10)
+    np.testing.assert_allclose(out["budget_usd"][0, 1] / 12_000, 710.325)
+
+
+def test_rebasing_on_several_prior_years_weights_them_trended_to_the_rebased_year():
+    # MSSP-style 10/30/60 over years 1-3, rebased in year 4, 100% weight, trend 5%:
+    # costs 600, 630, 700 PMPM trended to year 4: 600 x 1.05^3 = 694.575, 630 x 1.05^2 =
+    # 694.575, 700 x 1.05 = 735; 0.1 x 694.575 + 0.3 x 694.575 + 0.6 x 735 = 718.83
+    t = terms(budget_trend_pct=5.0, rebasing=dict(year=4, weight_pct=100.0,
+                                                  prior_year_weights_pct=[10, 30, 60]))
+    allowed = [[600 * 12_000.0, 630 * 12_000.0, 700 * 12_000.0, 0.0]]
+    out = settled(t, allowed, member_months=[[12_000.0] * 4])
+    np.testing.assert_allclose(out["budget_usd"][0, 3] / 12_000, 718.83)
+
+
+def test_rebasing_weights_must_sum_to_100_and_fit_the_term():
+    with pytest.raises(ValueError, match="prior_year_weights_pct: must sum to 100"):
+        terms(rebasing=dict(year=4, weight_pct=50.0, prior_year_weights_pct=[10, 30]))
+    contract = Contract(segments={"ppo": terms(rebasing=dict(year=3, weight_pct=50.0,
+                                                             prior_year_weights_pct=[10, 30, 60]))})
+    with pytest.raises(ValueError, match="rebasing.prior_year_weights_pct"):
+        contract.check_against(["ppo"], 5, "base")
+
+
 def test_budget_trend_adjustment_adds_to_every_year():
     t = terms(budget_trend_pct=3.0, budget_trend_adjustment_pct=-1.0)
     np.testing.assert_allclose(t.budget_pmpm_by_year(2), [600 * 1.02, 600 * 1.02**2])
@@ -229,16 +292,39 @@ def test_aggregate_stop_loss_covers_cost_above_its_attachment():
 
 
 def test_cms_minimum_savings_rate_table():
-    np.testing.assert_allclose(cms_min_savings_rate_pct(np.array([3_000, 5_000, 10_000, 20_000,
-                                                                  35_000, 60_000, 500_000])),
-                               [3.9, 3.9, 3.0, 2.5, 2.5 - 0.3 * 15_000 / 29_999, 2.0, 2.0])
+    # 42 CFR 425.604 and the tuva-health seed table below 5,000, linear within each range:
+    # 300 -> 12.2 (up to 499); 500 -> 12.2; 750: 12.2 - 3.5 x 250/499 = 10.4465;
+    # 2,000: 8.7 - 3.7 x 1,000/1,999 = 6.84907; 3,000 -> 5.0; 4,999 -> 3.9; 5,000 -> 3.9;
+    # 10,000 -> 3.0; 20,000 -> 2.5; 35,000: 2.5 - 0.3 x 15,000/29,999; 60,000 and up -> 2.0
+    n = np.array([300, 500, 750, 2_000, 3_000, 4_999, 5_000, 10_000, 20_000, 35_000, 60_000, 500_000])
+    np.testing.assert_allclose(cms_min_savings_rate_pct(n),
+                               [12.2, 12.2, 12.2 - 3.5 * 250 / 499, 8.7 - 3.7 * 1_000 / 1_999, 5.0,
+                                3.9, 3.9, 3.0, 2.5, 2.5 - 0.3 * 15_000 / 29_999, 2.0, 2.0])
 
 
-def test_msr_from_the_cms_table_uses_the_members():
-    # 12,000 member-months = 1,000 members: MSR 3.9%; surplus 3% -> nothing shared
+def test_msr_from_the_cms_table_uses_assigned_beneficiaries_not_member_months():
+    # 12,000 member-months, but 1,500 assigned beneficiaries (persons: leavers and decedents
+    # count): MSR 8.7 - 3.7 x 500/1,999 = 7.77454%; member-months / 12 = 1,000 would give 8.7%.
+    # surplus 8% of 7,200,000 = 576,000 >= 7.77% -> 50% = 288,000; at 7.5% nothing.
     t = terms(min_savings_rate_pct="cms_table", surplus_share_pct=50.0)
-    assert gain(t, 7_200_000 * 0.97) == 0.0
-    assert gain(t, 7_200_000 * 0.96) == pytest.approx(0.5 * 288_000, abs=1e-6)
+    assert gain(t, 7_200_000 * 0.92, members=1_500.0) == pytest.approx(288_000, abs=1e-6)
+    assert gain(t, 7_200_000 * 0.925, members=1_500.0) == 0.0
+    # an explicit assigned_beneficiaries wins over the segment's members: 6,000 -> MSR 3.6%;
+    # surplus 4% = 288,000 -> 144,000
+    t = terms(min_savings_rate_pct="cms_table", surplus_share_pct=50.0, assigned_beneficiaries=6_000)
+    assert gain(t, 7_200_000 * 0.96, members=1_500.0) == pytest.approx(144_000, abs=1e-6)
+
+
+def test_the_msr_of_a_small_aco_worked_example():
+    # README worked example: 2,500 assigned beneficiaries, benchmark 30,000,000, spending
+    # 28,500,000 (savings 5.0%). MSR 8.7 - 3.7 x 1,500/1,999 = 5.9236% > 5.0% -> nothing shared;
+    # with the old table (held at 3.9% below 5,000) BASIC Level A would have paid 40% x 1,500,000
+    # = 600,000. At spending 28,000,000 (savings 6.67% >= 5.92%): 40% x 2,000,000 = 800,000.
+    mm = 2_500 * 12.0
+    t = terms(budget_pmpm=30e6 / mm, min_savings_rate_pct="cms_table", surplus_share_pct=40.0,
+              deficit_share_pct=0.0, gain_cap_pct=10.0)
+    assert gain(t, 28.5e6, member_months=mm, members=2_500.0) == 0.0
+    assert gain(t, 28.0e6, member_months=mm, members=2_500.0) == pytest.approx(800_000, abs=0.01)
 
 
 # -- quality ------------------------------------------------------------------------------
@@ -264,6 +350,32 @@ def test_deficit_share_follows_quality_within_bounds():
                                                    deficit_share_from_quality=dict()))
     assert gain(t, 7_500_000.0, score=90.0) == pytest.approx(-0.40 * 300_000, abs=1e-6)
     assert gain(t, 7_500_000.0, score=40.0) == pytest.approx(-0.70 * 300_000, abs=1e-6)
+
+
+def test_enhanced_with_a_failed_quality_gate_pays_losses_at_the_cap():
+    # README worked example (MSSP ENHANCED, 42 CFR 425.610): the gate (quality performance
+    # standard) failed -> final sharing rate 0 -> loss rate 1 - 0 = 100%, capped at 75%.
+    # Benchmark 330,000,000 (30,000 beneficiaries), spending 350,000,000, MLR 2%:
+    # losses 20,000,000 = 6.06% >= 2% -> 75% x 20,000,000 = 15,000,000 owed (cap 15% of the
+    # benchmark = 49,500,000 does not bind). Gate met, score 90 (no sliding scale below the
+    # gate): 1 - 75% = 25% -> floor 40% -> 8,000,000 owed (worked example 4).
+    mm = 30_000 * 12.0
+    t = terms(budget_pmpm=330e6 / mm, surplus_share_pct=75.0, min_savings_rate_pct=2.0,
+              min_loss_rate_pct=2.0, gain_cap_pct=20.0, loss_cap_pct=15.0,
+              quality=dict(gate_pct=70.0, deficit_share_from_quality=dict(floor_pct=40, cap_pct=75)))
+    assert gain(t, 350e6, member_months=mm, score=60.0) == pytest.approx(-15_000_000, abs=0.01)
+    assert gain(t, 350e6, member_months=mm, score=90.0) == pytest.approx(-8_000_000, abs=0.01)
+    # and savings with the gate failed: nothing shared (final sharing rate 0)
+    assert gain(t, 310e6, member_months=mm, score=60.0) == 0.0
+
+
+def test_deficit_share_follows_the_final_surplus_share_with_gate_and_sliding_scale():
+    # gate 30, sliding scale below 70, share 75%: score 50 -> final share 75% x 0.5 = 37.5%,
+    # loss rate 62.5%; score 20 (gate failed) -> final 0, loss rate 75% (cap); deficit 300,000
+    t = terms(surplus_share_pct=75.0, quality=dict(gate_pct=30.0, sliding_scale_below_pct=70.0,
+                                                   deficit_share_from_quality=dict()))
+    assert gain(t, 7_500_000.0, score=50.0) == pytest.approx(-0.625 * 300_000, abs=1e-6)
+    assert gain(t, 7_500_000.0, score=20.0) == pytest.approx(-0.75 * 300_000, abs=1e-6)
 
 
 def test_quality_bonus_pays_the_highest_band_reached():
