@@ -14,6 +14,9 @@ from simulator.scenario import Scenario, load_scenario, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "scenarios" / "reference_global_budget.toml"
+SCENARIO_FILES = sorted(p for p in ROOT.glob("scenarios/**/*.toml")
+                        if not {"contracts", "capital"} & set(p.relative_to(ROOT).parts))
+"""Shipped whole scenarios (contract and capital files are parts that go with a run)."""
 
 
 def reference_dict() -> dict[str, Any]:

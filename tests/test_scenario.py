@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REFERENCE, ROOT, reference_dict, write_toml
+from conftest import REFERENCE, ROOT, SCENARIO_FILES, reference_dict, write_toml
 from simulator.cli import main
 from simulator.core.errors import ScenarioError
 from simulator.scenario import json_schema, load_contracts, load_scenario
 
 
-SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml")) + sorted((ROOT / "scenarios" / "equity").glob("*.toml"))
+SCENARIOS = SCENARIO_FILES
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)

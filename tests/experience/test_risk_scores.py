@@ -7,13 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, small_dict
+from conftest import ROOT, SCENARIO_FILES, small_dict
 from simulator.experience.costs import MEAN_MONTHS_LOST_AT_DEATH, CostTables
 from simulator.experience.engine import simulate_experience
 from simulator.scenario import load_scenario, scenario_from_dict
 
-SHIPPED = sorted(ROOT.glob("scenarios/**/*.toml"))
-SHIPPED = [p for p in SHIPPED if "contracts" not in p.parts]
+SHIPPED = SCENARIO_FILES
 
 
 def shipped_segments() -> list[tuple[str, str, CostTables, float]]:
