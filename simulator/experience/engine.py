@@ -21,6 +21,7 @@ import xarray as xr
 
 from . import cohort_engine, member_engine
 from .dataset import ExperienceBlock, experience_dataset
+from .programs import ProgramPlan, program_plan, remember_plan
 from ..core.progress import Progress
 
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
@@ -94,7 +95,9 @@ def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | N
     return experience_dataset([done[i] for i in range(len(blocks))], scenario)
 
 
-def _one_block(scenario: Scenario, index: int, trials: range) -> tuple[int, ExperienceBlock]:
+def _one_block(scenario: Scenario, index: int, trials: range, plan: ProgramPlan | None = None
+               ) -> tuple[int, ExperienceBlock]:
+    remember_plan(scenario, plan)  # computed once, in the main process
     return index, ENGINES[resolve_engine(scenario)[0]](scenario, trials)
 
 
@@ -106,8 +109,9 @@ def _run(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
     if jobs == 1 or len(tasks) <= 1:
         yield from (_one_block(scenario, i, r) for i, r in tasks)
         return
+    plan = program_plan(scenario)
     parallel = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")
-    yield from parallel(joblib.delayed(_one_block)(scenario, i, r) for i, r in tasks)
+    yield from parallel(joblib.delayed(_one_block)(scenario, i, r, plan) for i, r in tasks)
 
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
@@ -129,7 +133,9 @@ def _run_dask(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
     try:
         with Client(address or cluster) as client:
             shared = client.scatter(scenario, broadcast=True)
-            futures = [client.submit(_one_block, shared, i, r, key=f"vbcsim-block-{i}",
+            plan = program_plan(scenario)
+            plan = None if plan is None else client.scatter(plan, broadcast=True)
+            futures = [client.submit(_one_block, shared, i, r, plan, key=f"vbcsim-block-{i}",
                                      retries=DASK_RETRIES, pure=False) for i, r in tasks]
             for future in as_completed(futures):
                 yield future.result()
