@@ -8,13 +8,12 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
-from .analysis.risk import headline
 from .core.errors import VbcsimError
-from .scenario import json_schema, load_scenario
+
+if TYPE_CHECKING:  # heavy modules are imported by the commands that use them (fast --help)
+    import pandas as pd
 
 EXIT_INTERRUPTED = 130
 
@@ -164,6 +163,8 @@ def _grid(text: str) -> tuple[str, list[float]]:
     try:
         path, spec = text.split("=")
         start, stop, n = spec.split(":")
+        import numpy as np
+
         return path, [float(x) for x in np.linspace(float(start), float(stop), int(n))]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected PATH=START:STOP:N, got {text!r}") from None
@@ -171,6 +172,7 @@ def _grid(text: str) -> tuple[str, list[float]]:
 
 def _run(args: argparse.Namespace) -> int:
     from .run import run_scenario  # heavy imports only when running
+    from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario).with_run(
         trials=args.trials, seed=args.seed, engine=args.engine,
@@ -312,6 +314,7 @@ def _breakeven(args: argparse.Namespace) -> int:
 
 def _programs(args: argparse.Namespace) -> int:
     from .analysis.roi import compare_designs
+    from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario).with_run(trials=args.trials, engine=args.engine)
     jobs = (os.cpu_count() or 1) if args.jobs == -1 else args.jobs
@@ -340,6 +343,8 @@ def _report(args: argparse.Namespace) -> int:
 def format_headline(summary: pd.DataFrame, title: str) -> str:
     """The summary a user reads after a run, in $ millions with standard errors:
     the base contract by segment (term and present value), then every variant in total."""
+    from .analysis.risk import headline
+
     lines = [title]
     header = f"{'':<16}" + "".join(f"{c:>18}" for c in COLUMNS.values())
     for horizon, label in (("term", "over the term, undiscounted"), ("pv", "present value")):
@@ -368,6 +373,8 @@ def _cell(value: float, se: float, percent: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from .scenario import json_schema, load_scenario  # pydantic and numpy: after --help
+
     try:
         if args.command == "validate":
             scenario = load_scenario(args.scenario)
