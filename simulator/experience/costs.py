@@ -20,12 +20,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from .population import CostModel
 from .streams import Purpose, stream
 
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
+    from scipy import stats
+
     from ..scenario import Scenario
 
 MEAN_MONTHS_LOST_AT_DEATH = 5.5
@@ -42,6 +44,8 @@ class Severity:
 
     @cached_property
     def dist(self) -> stats.rv_continuous:
+        from scipy import stats  # slow to import; the engines need only scipy.special
+
         if self.family == "lognormal":
             sigma = np.sqrt(np.log1p(self.cv**2))
             return stats.lognorm(s=sigma, scale=self.mean * np.exp(-sigma**2 / 2))

@@ -1,7 +1,8 @@
 """Trial blocks, parallel execution and assembly of the experience dataset.
 
 An engine is a function ``(scenario, trials: range) -> ExperienceBlock``.
-Trials are cut into blocks of ``run.trials_per_block``; blocks are
+Trials are cut into blocks of ``run.trials_per_block`` (the cohort engine, which
+simulates a block's trials together, uses its own fixed block size); blocks are
 independent tasks, run on local worker processes (joblib/loky) or on a
 dask.distributed cluster, and handed as they finish to an optional
 checkpoint store, so an interrupted run loses at most the blocks in flight.
@@ -16,21 +17,28 @@ import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
-import joblib
-import xarray as xr
-
-from . import cohort_engine, member_engine
 from .dataset import ExperienceBlock, experience_dataset
 from .programs import ProgramPlan, program_plan, remember_plan
+from .streams import COHORT_TRIALS_PER_BLOCK
 from ..core.progress import Progress
 
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
+    import xarray as xr
+
     from ..scenario import Scenario
 
 Engine = Callable[["Scenario", range], ExperienceBlock]
 
-ENGINES: dict[str, Engine] = {"member": member_engine.simulate_block,
-                              "cohort": cohort_engine.simulate_block}
+
+def engine(name: str) -> Engine:
+    """The engine function of ``name`` (its module, and numba, imported on first use)."""
+    if name == "member":
+        from .member_engine import simulate_block
+    elif name == "cohort":
+        from .cohort_engine import simulate_block
+    else:
+        raise ValueError(f"unknown engine {name!r}")
+    return simulate_block
 
 
 def resolve_engine(scenario: Scenario) -> tuple[str, str]:
@@ -52,6 +60,13 @@ class BlockStore(Protocol):
 def trial_blocks(n_trials: int, per_block: int) -> list[range]:
     """Consecutive trial ranges of at most ``per_block`` trials."""
     return [range(i, min(i + per_block, n_trials)) for i in range(0, n_trials, per_block)]
+
+
+def trials_per_block(scenario: Scenario) -> int:
+    """The block size of a run: the scenario's, or the cohort engine's own."""
+    if resolve_engine(scenario)[0] == "cohort":
+        return COHORT_TRIALS_PER_BLOCK
+    return scenario.run.trials_per_block
 
 
 def member_years(scenario: Scenario, n_trials: int) -> int:
@@ -77,7 +92,7 @@ def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | N
     on_block
         Called with each finished block's index (after it is stored).
     """
-    blocks = trial_blocks(scenario.run.trials, scenario.run.trials_per_block)
+    blocks = trial_blocks(scenario.run.trials, trials_per_block(scenario))
     done = store.finished() if store is not None else {}
     todo = [i for i in range(len(blocks)) if i not in done]
     bar = Progress(scenario.run.trials, "simulating trials", enabled=progress)
@@ -98,7 +113,7 @@ def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | N
 def _one_block(scenario: Scenario, index: int, trials: range, plan: ProgramPlan | None = None
                ) -> tuple[int, ExperienceBlock]:
     remember_plan(scenario, plan)  # computed once, in the main process
-    return index, ENGINES[resolve_engine(scenario)[0]](scenario, trials)
+    return index, engine(resolve_engine(scenario)[0])(scenario, trials)
 
 
 def _run(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
@@ -110,6 +125,8 @@ def _run(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
         yield from (_one_block(scenario, i, r) for i, r in tasks)
         return
     plan = program_plan(scenario)
+    import joblib
+
     parallel = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")
     yield from parallel(joblib.delayed(_one_block)(scenario, i, r, plan) for i, r in tasks)
 

@@ -78,3 +78,19 @@ def test_auto_picks_the_cohort_engine_and_says_why():
     scenario = scenario_from_dict(small_dict()).with_run(engine="auto")
     engine, why = resolve_engine(scenario)
     assert engine == "cohort" and "auto" in why
+
+
+def test_cost_above_each_attachment_is_summed_as_member_by_member():
+    from simulator.experience.cohort_engine import _excess
+
+    rng = np.random.default_rng(5)
+    attachments = np.array([100_000.0, 250_000.0, 1_000_000.0])
+    values = 90_000 + rng.pareto(1.5, 500) * 60_000
+    owner = np.sort(rng.integers(0, 4, 500))
+    excess, claimants = _excess(values, owner, attachments, 5)
+    for o in range(5):
+        for j, a in enumerate(attachments):
+            mine = values[owner == o]
+            assert claimants[o, j] == np.sum(mine > a)
+            assert excess[o, j] == pytest.approx(np.sum(np.maximum(mine - a, 0.0)), rel=1e-12, abs=1e-6)
+    assert claimants[4].sum() == 0 and claimants[:, 0].sum() > claimants[:, 2].sum() > 0
