@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .costs import BandSeverities, CostTables, trend_index
+from .costs import BandSeverities, CostTables, trend_indices
 from .dataset import ExperienceBlock, empty_block
 from .programs import program_plan
 from .quality import fill_measures, quality_scores
@@ -101,7 +101,9 @@ def _excess(values: np.ndarray, owner: np.ndarray, attachments: np.ndarray, n_ow
     their sum less j's attachment times their number (no numba: a worker starts faster).
     """
     n_att = attachments.size
-    cell = owner * (n_att + 1) + np.searchsorted(attachments, values, side="left")
+    cell = owner * (n_att + 1)
+    for attachment in attachments:  # a comparison per attachment: faster than a binary search
+        cell += values > attachment
     size = n_owners * (n_att + 1)
     count = np.bincount(cell, None, size).reshape(n_owners, n_att + 1)[:, :0:-1].cumsum(1)[:, ::-1]
     total = np.bincount(cell, values, size).reshape(n_owners, n_att + 1)[:, :0:-1].cumsum(1)[:, ::-1]
@@ -127,7 +129,7 @@ def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
     attachments = np.array(scenario.stop_loss_attachments())
     plan = program_plan(scenario)
     q = scenario.quality
-    index = np.stack([trend_index(scenario, t) for t in trials])  # (T, years, segments)
+    index = trend_indices(scenario, trials)  # (T, years, segments)
     block["trend_index"][:] = index
     for i, t in enumerate(trials):
         block["quality_score_pct"][i] = quality_scores(scenario, t)

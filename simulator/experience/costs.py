@@ -202,16 +202,27 @@ def trend_index(scenario: Scenario, trial: int) -> np.ndarray:
     -------
     ndarray, shape (years, segments)
     """
+    return trend_indices(scenario, range(trial, trial + 1))[0]
+
+
+def trend_indices(scenario: Scenario, trials: range) -> np.ndarray:
+    """:func:`trend_index` of each trial, shape (trials, years, segments). Each trial's shocks
+    come from its own stream; without shocks no stream is drawn (the same numbers)."""
     names = list(scenario.segments)
     years = scenario.term.years
     sd = np.array([scenario.segments[s].trend_shock_sd_pct / 100 for s in names])
+    trend = np.column_stack([np.log1p(scenario.cost_trend(s)) for s in names])
+    if not sd.any():
+        return np.broadcast_to(np.exp(np.cumsum(trend + 0.0 * sd, axis=0)),
+                               (len(trials), years, len(names))).copy()
     rho = scenario.systemic.trend_shock_correlation
     corr = np.full((len(names), len(names)), rho)
     np.fill_diagonal(corr, 1.0)
-    z = stream(scenario.run.seed, trial, Purpose.TREND_SHOCK).standard_normal((years, len(names)))
-    shocks = (z @ _sqrt_psd(corr).T) * sd - sd**2 / 2
-    trend = np.column_stack([np.log1p(scenario.cost_trend(s)) for s in names])
-    return np.exp(np.cumsum(trend + shocks, axis=0))
+    root = _sqrt_psd(corr).T
+    z = np.stack([stream(scenario.run.seed, t, Purpose.TREND_SHOCK).standard_normal((years, len(names)))
+                  for t in trials])
+    shocks = (z @ root) * sd - sd**2 / 2
+    return np.exp(np.cumsum(trend + shocks, axis=1))
 
 
 def _sqrt_psd(corr: np.ndarray) -> np.ndarray:

@@ -116,6 +116,11 @@ def _one_block(scenario: Scenario, index: int, trials: range, plan: ProgramPlan 
     return index, engine(resolve_engine(scenario)[0])(scenario, trials)
 
 
+def _start_worker(scenario: Scenario) -> None:
+    """Import what a block needs (the scenario's modules come with it)."""
+    engine(resolve_engine(scenario)[0])
+
+
 def _run(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
          ) -> Iterator[tuple[int, ExperienceBlock]]:
     if scenario.run.backend == "dask":
@@ -124,11 +129,16 @@ def _run(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
     if jobs == 1 or len(tasks) <= 1:
         yield from (_one_block(scenario, i, r) for i, r in tasks)
         return
-    plan = program_plan(scenario)
     import joblib
 
-    parallel = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")
-    yield from parallel(joblib.delayed(_one_block)(scenario, i, r, plan) for i, r in tasks)
+    def calls() -> Iterator:
+        # workers start (and import the engine) while this process runs the discrete-event model
+        yield from (joblib.delayed(_start_worker)(scenario) for _ in range(jobs))
+        plan = program_plan(scenario)
+        yield from (joblib.delayed(_one_block)(scenario, i, r, plan) for i, r in tasks)
+
+    parallel = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
+    yield from (out for out in parallel(calls()) if out is not None)
 
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
