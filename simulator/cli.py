@@ -171,7 +171,7 @@ def _grid(text: str) -> tuple[str, list[float]]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .run import run_scenario  # heavy imports only when running
+    from .experience.engine import start_workers
     from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario).with_run(
@@ -180,6 +180,8 @@ def _run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler if args.scheduler else None)
     out = args.out or Path("results") / args.scenario.stem
     jobs = (os.cpu_count() or 1) if args.jobs == -1 else args.jobs
+    start_workers(scenario, jobs)  # they boot while the heavy imports below run
+    from .run import run_scenario
     try:
         result = run_scenario(scenario, out, jobs=jobs, force=args.force, progress=not args.quiet)
     except KeyboardInterrupt:

@@ -121,6 +121,30 @@ def _start_worker(scenario: Scenario) -> None:
     engine(resolve_engine(scenario)[0])
 
 
+_STARTING: list[Iterator] = []
+"""Worker start-ups under way (:func:`start_workers`), finished before the next blocks run."""
+
+
+def start_workers(scenario: Scenario, jobs: int) -> None:
+    """Start the local worker processes of a run now, without waiting for them: they boot
+    and import the engine while this process goes on (e.g. importing the analysis stack)."""
+    if scenario.run.backend != "local" or jobs <= 1:
+        return
+    import atexit
+    import joblib
+
+    if not _STARTING:
+        atexit.register(_started)
+    _STARTING.append(joblib.Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)(
+        joblib.delayed(_start_worker)(scenario) for _ in range(jobs)))
+
+
+def _started() -> None:
+    while _STARTING:
+        for _ in _STARTING.pop():
+            pass
+
+
 def _run(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
          ) -> Iterator[tuple[int, ExperienceBlock]]:
     if scenario.run.backend == "dask":
@@ -130,6 +154,8 @@ def _run(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
         yield from (_one_block(scenario, i, r) for i, r in tasks)
         return
     import joblib
+
+    _started()  # one pool at a time
 
     def calls() -> Iterator:
         # workers start (and import the engine) while this process runs the discrete-event model
