@@ -131,8 +131,11 @@ def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
     q = scenario.quality
     index = trend_indices(scenario, trials)  # (T, years, segments)
     block["trend_index"][:] = index
-    for i, t in enumerate(trials):
-        block["quality_score_pct"][i] = quality_scores(scenario, t)
+    if any(seg.quality_score is not None for seg in scenario.segments.values()):
+        for i, t in enumerate(trials):
+            block["quality_score_pct"][i] = quality_scores(scenario, t)
+    else:  # what quality_scores gives each trial, without a call per trial
+        block["quality_score_pct"][:] = np.nan
     effects = None if plan is None else np.stack([plan.effects(scenario.run.seed, t, scenario.term.years)
                                                   for t in trials])
     if plan is not None:
@@ -144,8 +147,9 @@ def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
         mix = np.ones(1) if q is None else np.array([seg.group_mix[g] for g in q.groups])
         _simulate_segment(scenario, seg, s, mix, index[:, :, s] * seg.cost_factor, attachments, plan,
                           effects, block, _Streams(scenario.run.seed, block_key, s), t_n)
-    for i, t in enumerate(trials):
-        fill_measures(scenario, t, block, i)
+    if q is not None:
+        for i, t in enumerate(trials):
+            fill_measures(scenario, t, block, i)
     return block
 
 
