@@ -1,7 +1,7 @@
 # vbcsim: two commands on a fresh machine (needs python3 >= 3.11 and make).
 #   make demo    install into .venv and run the reference scenario
 #   make test    install with the dev extras and run the test suite
-#   make bench   engine throughput and memory (run by hand)
+#   make bench   engine throughput and memory, end-to-end times (run by hand)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -31,6 +31,7 @@ test: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_settle.py
+	$(BIN)/python benchmarks/bench_end_to_end.py
 
 clean:
 	rm -rf $(VENV) results/demo results/demo.partial

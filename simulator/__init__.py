@@ -12,9 +12,15 @@ results folder (:mod:`simulator.rundir`) and :mod:`simulator.cli` is the ``vbcsi
 Imports run one way, down this list (``tests/test_layout.py``).
 """
 
-from importlib import metadata
 
-try:
-    __version__ = metadata.version("vbcsim")
-except metadata.PackageNotFoundError:  # running from a source tree
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> str:
+    """``__version__``, looked up on first use (importlib.metadata is slow to import)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'simulator' has no attribute {name!r}")
+    from importlib import metadata
+
+    try:
+        return metadata.version("vbcsim")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"

@@ -8,13 +8,12 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
-from .analysis.risk import headline
 from .core.errors import ScenarioError, VbcsimError
-from .scenario import json_schema, load_scenario
+
+if TYPE_CHECKING:  # heavy modules are imported by the commands that use them (fast --help)
+    import pandas as pd
 
 EXIT_INTERRUPTED = 130
 
@@ -170,6 +169,8 @@ def _strict_option(p: argparse.ArgumentParser) -> None:
 def _checked_scenario(args: argparse.Namespace):
     """The scenario of ``args``, its plausibility warnings printed (one line each), or
     raised as errors with ``--strict``."""
+    from .scenario import load_scenario
+
     scenario = load_scenario(args.scenario)
     if scenario.warnings and args.strict:
         raise ScenarioError(str(args.scenario), scenario.warnings)
@@ -182,13 +183,15 @@ def _grid(text: str) -> tuple[str, list[float]]:
     try:
         path, spec = text.split("=")
         start, stop, n = spec.split(":")
+        import numpy as np
+
         return path, [float(x) for x in np.linspace(float(start), float(stop), int(n))]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected PATH=START:STOP:N, got {text!r}") from None
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .run import run_scenario  # heavy imports only when running
+    from .experience.engine import start_workers
 
     scenario = _checked_scenario(args).with_run(
         trials=args.trials, seed=args.seed, engine=args.engine,
@@ -196,6 +199,8 @@ def _run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler if args.scheduler else None)
     out = args.out or Path("results") / args.scenario.stem
     jobs = (os.cpu_count() or 1) if args.jobs == -1 else args.jobs
+    start_workers(scenario, jobs)  # they boot while the heavy imports below run
+    from .run import run_scenario
     try:
         result = run_scenario(scenario, out, jobs=jobs, force=args.force, progress=not args.quiet)
     except KeyboardInterrupt:
@@ -336,6 +341,7 @@ def _breakeven(args: argparse.Namespace) -> int:
 
 def _programs(args: argparse.Namespace) -> int:
     from .analysis.roi import compare_designs
+    from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario).with_run(trials=args.trials, engine=args.engine)
     jobs = (os.cpu_count() or 1) if args.jobs == -1 else args.jobs
@@ -364,6 +370,8 @@ def _report(args: argparse.Namespace) -> int:
 def format_headline(summary: pd.DataFrame, title: str) -> str:
     """The summary a user reads after a run, in $ millions with standard errors:
     the base contract by segment (term and present value), then every variant in total."""
+    from .analysis.risk import headline
+
     lines = [title]
     header = f"{'':<16}" + "".join(f"{c:>18}" for c in COLUMNS.values())
     for horizon, label in (("term", "over the term, undiscounted"), ("pv", "present value")):
@@ -392,6 +400,8 @@ def _cell(value: float, se: float, percent: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from .scenario import json_schema  # pydantic and numpy: after --help
+
     try:
         if args.command == "validate":
             scenario = _checked_scenario(args)

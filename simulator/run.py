@@ -21,7 +21,7 @@ from .analysis.risk import summarize
 from .capital.stored import capital_summary, load_capital, variant_charts
 from .capital.terms import CapitalTerms
 from .settlement.contract import Contract, fixed_premium_notes
-from .experience.engine import member_years, resolve_engine, simulate_experience
+from .experience.engine import member_years, resolve_engine, simulate_experience, trials_per_block
 from .experience.programs import program_plan
 from .core.errors import RunError, ScenarioError
 from .rundir import RunFolder, write_json
@@ -115,7 +115,7 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
                      "sha256": scenario.sha256, "text": scenario.source_text},
         "seed": scenario.run.seed,
         "trials": scenario.run.trials,
-        "trials_per_block": scenario.run.trials_per_block,
+        "trials_per_block": trials_per_block(scenario),
         "engine": "{} ({})".format(*resolve_engine(scenario)),
         "jobs": jobs,
         "blocks_resumed": folder.resumed_blocks,

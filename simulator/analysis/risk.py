@@ -96,8 +96,12 @@ def risk_measures(gain: np.ndarray, percentiles: tuple[float, ...] = PERCENTILES
     n = gain.shape[0]
     xs = _sorted(gain)
     mean = gain.mean(axis=0)
-    sd = gain.std(axis=0, ddof=1) if n > 1 else np.zeros_like(mean)
-    m4 = np.mean((gain - mean) ** 4, axis=0)
+    squares = gain - mean
+    np.multiply(squares, squares, out=squares)  # one pass each, in place (many variants)
+    sd = np.sqrt(squares.sum(axis=0) / (n - 1)) if n > 1 else np.zeros_like(mean)
+    np.multiply(squares, squares, out=squares)
+    m4 = squares.mean(axis=0)
+    del squares
     with np.errstate(divide="ignore", invalid="ignore"):
         sd_se = np.where(sd > 0, np.sqrt(np.maximum(m4 - sd**4, 0.0) / (4 * sd**2 * n)), 0.0)
     p_loss = np.mean(gain < 0, axis=0)

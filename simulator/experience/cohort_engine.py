@@ -20,8 +20,9 @@ A cell of members in one band with one cost multiplier has a cost sum made of
   a year's total 13.6% low, a lognormal 6.3%, a shifted gamma 1.2% high).
 
 Trials of a block are simulated together (arrays have a trial axis), with one
-stream per random purpose, segment and block, so results depend on the block
-size, not on the number of workers. The quality model, trend shocks and
+stream per random purpose, segment and block of ``COHORT_TRIALS_PER_BLOCK``
+trials (:mod:`.streams`), so results depend on that fixed size only, not on the
+run's block size or number of workers. The quality model, trend shocks and
 program plan are shared with the member engine.
 """
 
@@ -30,13 +31,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
-from .costs import BandSeverities, CostTables, trend_index
+from .costs import BandSeverities, CostTables, trend_indices
 from .dataset import ExperienceBlock, empty_block
 from .programs import program_plan
 from .quality import fill_measures, quality_scores
-from .streams import Purpose, stream
+from .streams import COHORT_TRIALS_PER_BLOCK, Purpose, stream
 
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
     from ..scenario import Scenario
@@ -58,7 +58,6 @@ def cell_costs(sev: BandSeverities, band: np.ndarray, count: np.ndarray, mult: n
     Cell arrays are flat. Returns per owner the cost sum, the cost above each attachment
     (owners, attachments) and the number of members above it.
     """
-    n_att = attachments.size
     threshold = attachments[0] / mult
     p_tail = sev.sf(band, threshold)
     tail = rng.binomial(count, p_tail)
@@ -66,9 +65,7 @@ def cell_costs(sev: BandSeverities, band: np.ndarray, count: np.ndarray, mult: n
     values = sev.isf(band[cell], rng.random(cell.size) * p_tail[cell]) * mult[cell]
     owner = owner_of_cell[cell]
     total = np.bincount(owner, values, n_owners).astype(np.float64)
-    excess = np.zeros((n_owners, n_att))
-    claimants = np.zeros((n_owners, n_att), np.int64)
-    _add_excess(values, owner, attachments, excess, claimants)
+    excess, claimants = _excess(values, owner, attachments, n_owners)
 
     body = count - tail
     F, m1, m2, m3 = sev.partial_moments(band, threshold)
@@ -94,16 +91,22 @@ def cell_costs(sev: BandSeverities, band: np.ndarray, count: np.ndarray, mult: n
     return total, excess, claimants
 
 
-@njit(cache=True)
-def _add_excess(values: np.ndarray, owner: np.ndarray, attachments: np.ndarray,
-                excess: np.ndarray, claimants: np.ndarray) -> None:
-    """Add each value's cost above every attachment (ascending) to its owner's row."""
-    for i in range(values.size):
-        for j in range(attachments.size):
-            if values[i] <= attachments[j]:
-                break
-            excess[owner[i], j] += values[i] - attachments[j]
-            claimants[owner[i], j] += 1
+def _excess(values: np.ndarray, owner: np.ndarray, attachments: np.ndarray, n_owners: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Per owner, the cost of ``values`` above each attachment (ascending) and how many exceed it.
+
+    Each value is counted and summed once, under the number of attachments below it; the
+    sums above attachment j are then cumulative over those counts, and the cost above it is
+    their sum less j's attachment times their number (no numba: a worker starts faster).
+    """
+    n_att = attachments.size
+    cell = owner * (n_att + 1)
+    for attachment in attachments:  # a comparison per attachment: faster than a binary search
+        cell += values > attachment
+    size = n_owners * (n_att + 1)
+    count = np.bincount(cell, None, size).reshape(n_owners, n_att + 1)[:, :0:-1].cumsum(1)[:, ::-1]
+    total = np.bincount(cell, values, size).reshape(n_owners, n_att + 1)[:, :0:-1].cumsum(1)[:, ::-1]
+    return total - attachments * count, count.astype(np.int64)
 
 
 class _Streams:
@@ -125,21 +128,27 @@ def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
     attachments = np.array(scenario.stop_loss_attachments())
     plan = program_plan(scenario)
     q = scenario.quality
-    index = np.stack([trend_index(scenario, t) for t in trials])  # (T, years, segments)
+    index = trend_indices(scenario, trials)  # (T, years, segments)
     block["trend_index"][:] = index
-    for i, t in enumerate(trials):
-        block["quality_score_pct"][i] = quality_scores(scenario, t)
+    if any(seg.quality_score is not None for seg in scenario.segments.values()):
+        for i, t in enumerate(trials):
+            block["quality_score_pct"][i] = quality_scores(scenario, t)
+    else:  # what quality_scores gives each trial, without a call per trial
+        block["quality_score_pct"][:] = np.nan
     effects = None if plan is None else np.stack([plan.effects(scenario.run.seed, t, scenario.term.years)
                                                   for t in trials])
     if plan is not None:
         block["program_cost_usd"][:] = plan.cost_usd
-    block_key = trials.start // scenario.run.trials_per_block
+    block_key = trials.start // COHORT_TRIALS_PER_BLOCK
+    if (trials.stop - 1) // COHORT_TRIALS_PER_BLOCK != block_key:
+        raise ValueError(f"{trials} spans more than one cohort block of {COHORT_TRIALS_PER_BLOCK} trials")
     for s, seg in enumerate(scenario.segments.values()):
         mix = np.ones(1) if q is None else np.array([seg.group_mix[g] for g in q.groups])
         _simulate_segment(scenario, seg, s, mix, index[:, :, s] * seg.cost_factor, attachments, plan,
                           effects, block, _Streams(scenario.run.seed, block_key, s), t_n)
-    for i, t in enumerate(trials):
-        fill_measures(scenario, t, block, i)
+    if q is not None:
+        for i, t in enumerate(trials):
+            fill_measures(scenario, t, block, i)
     return block
 
 

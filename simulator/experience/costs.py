@@ -20,12 +20,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from .population import CostModel
 from .streams import Purpose, stream
 
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
+    from scipy import stats
+
     from ..scenario import Scenario
 
 MEAN_MONTHS_LOST_AT_DEATH = 5.5
@@ -42,6 +44,8 @@ class Severity:
 
     @cached_property
     def dist(self) -> stats.rv_continuous:
+        from scipy import stats  # slow to import; the engines need only scipy.special
+
         if self.family == "lognormal":
             sigma = np.sqrt(np.log1p(self.cv**2))
             return stats.lognorm(s=sigma, scale=self.mean * np.exp(-sigma**2 / 2))
@@ -214,16 +218,27 @@ def trend_index(scenario: Scenario, trial: int) -> np.ndarray:
     -------
     ndarray, shape (years, segments)
     """
+    return trend_indices(scenario, range(trial, trial + 1))[0]
+
+
+def trend_indices(scenario: Scenario, trials: range) -> np.ndarray:
+    """:func:`trend_index` of each trial, shape (trials, years, segments). Each trial's shocks
+    come from its own stream; without shocks no stream is drawn (the same numbers)."""
     names = list(scenario.segments)
     years = scenario.term.years
     sd = np.array([scenario.segments[s].trend_shock_sd_pct / 100 for s in names])
+    trend = np.column_stack([np.log1p(scenario.cost_trend(s)) for s in names])
+    if not sd.any():
+        return np.broadcast_to(np.exp(np.cumsum(trend + 0.0 * sd, axis=0)),
+                               (len(trials), years, len(names))).copy()
     rho = scenario.systemic.trend_shock_correlation
     corr = np.full((len(names), len(names)), rho)
     np.fill_diagonal(corr, 1.0)
-    z = stream(scenario.run.seed, trial, Purpose.TREND_SHOCK).standard_normal((years, len(names)))
-    shocks = (z @ _sqrt_psd(corr).T) * sd - sd**2 / 2
-    trend = np.column_stack([np.log1p(scenario.cost_trend(s)) for s in names])
-    return np.exp(np.cumsum(trend + shocks, axis=0))
+    root = _sqrt_psd(corr).T
+    z = np.stack([stream(scenario.run.seed, t, Purpose.TREND_SHOCK).standard_normal((years, len(names)))
+                  for t in trials])
+    shocks = (z @ root) * sd - sd**2 / 2
+    return np.exp(np.cumsum(trend + shocks, axis=1))
 
 
 def _sqrt_psd(corr: np.ndarray) -> np.ndarray:

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
+    import xarray as xr
+
     from ..scenario import Scenario
 
 
@@ -112,6 +113,8 @@ def empty_block(scenario: Scenario, n_trials: int) -> ExperienceBlock:
 def experience_dataset(blocks: list[ExperienceBlock], scenario: Scenario,
                        first_trial: int = 0) -> xr.Dataset:
     """Concatenate blocks (in trial order) into a labelled dataset."""
+    import xarray as xr  # not needed by the workers that fill blocks
+
     data = {name: np.concatenate([b[name] for b in blocks]) for name in VARIABLES}
     n = len(data["member_months"])
     coords = {

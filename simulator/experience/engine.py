@@ -1,7 +1,8 @@
 """Trial blocks, parallel execution and assembly of the experience dataset.
 
 An engine is a function ``(scenario, trials: range) -> ExperienceBlock``.
-Trials are cut into blocks of ``run.trials_per_block``; blocks are
+Trials are cut into blocks of ``run.trials_per_block`` (the cohort engine, which
+simulates a block's trials together, uses its own fixed block size); blocks are
 independent tasks, run on local worker processes (joblib/loky) or on a
 dask.distributed cluster, and handed as they finish to an optional
 checkpoint store, so an interrupted run loses at most the blocks in flight.
@@ -16,20 +17,28 @@ import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
-import joblib
-import xarray as xr
-
-from . import cohort_engine, member_engine
 from .dataset import ExperienceBlock, experience_dataset
+from .programs import ProgramPlan, program_plan, remember_plan
+from .streams import COHORT_TRIALS_PER_BLOCK
 from ..core.progress import Progress
 
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
+    import xarray as xr
+
     from ..scenario import Scenario
 
 Engine = Callable[["Scenario", range], ExperienceBlock]
 
-ENGINES: dict[str, Engine] = {"member": member_engine.simulate_block,
-                              "cohort": cohort_engine.simulate_block}
+
+def engine(name: str) -> Engine:
+    """The engine function of ``name`` (its module, and numba, imported on first use)."""
+    if name == "member":
+        from .member_engine import simulate_block
+    elif name == "cohort":
+        from .cohort_engine import simulate_block
+    else:
+        raise ValueError(f"unknown engine {name!r}")
+    return simulate_block
 
 
 def resolve_engine(scenario: Scenario) -> tuple[str, str]:
@@ -51,6 +60,13 @@ class BlockStore(Protocol):
 def trial_blocks(n_trials: int, per_block: int) -> list[range]:
     """Consecutive trial ranges of at most ``per_block`` trials."""
     return [range(i, min(i + per_block, n_trials)) for i in range(0, n_trials, per_block)]
+
+
+def trials_per_block(scenario: Scenario) -> int:
+    """The block size of a run: the scenario's, or the cohort engine's own."""
+    if resolve_engine(scenario)[0] == "cohort":
+        return COHORT_TRIALS_PER_BLOCK
+    return scenario.run.trials_per_block
 
 
 def member_years(scenario: Scenario, n_trials: int) -> int:
@@ -76,7 +92,7 @@ def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | N
     on_block
         Called with each finished block's index (after it is stored).
     """
-    blocks = trial_blocks(scenario.run.trials, scenario.run.trials_per_block)
+    blocks = trial_blocks(scenario.run.trials, trials_per_block(scenario))
     done = store.finished() if store is not None else {}
     todo = [i for i in range(len(blocks)) if i not in done]
     bar = Progress(scenario.run.trials, "simulating trials", enabled=progress)
@@ -94,8 +110,39 @@ def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | N
     return experience_dataset([done[i] for i in range(len(blocks))], scenario)
 
 
-def _one_block(scenario: Scenario, index: int, trials: range) -> tuple[int, ExperienceBlock]:
-    return index, ENGINES[resolve_engine(scenario)[0]](scenario, trials)
+def _one_block(scenario: Scenario, index: int, trials: range, plan: ProgramPlan | None = None
+               ) -> tuple[int, ExperienceBlock]:
+    remember_plan(scenario, plan)  # computed once, in the main process
+    return index, engine(resolve_engine(scenario)[0])(scenario, trials)
+
+
+def _start_worker(scenario: Scenario) -> None:
+    """Import what a block needs (the scenario's modules come with it)."""
+    engine(resolve_engine(scenario)[0])
+
+
+_STARTING: list[Iterator] = []
+"""Worker start-ups under way (:func:`start_workers`), finished before the next blocks run."""
+
+
+def start_workers(scenario: Scenario, jobs: int) -> None:
+    """Start the local worker processes of a run now, without waiting for them: they boot
+    and import the engine while this process goes on (e.g. importing the analysis stack)."""
+    if scenario.run.backend != "local" or jobs <= 1:
+        return
+    import atexit
+    import joblib
+
+    if not _STARTING:
+        atexit.register(_started)
+    _STARTING.append(joblib.Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)(
+        joblib.delayed(_start_worker)(scenario) for _ in range(jobs)))
+
+
+def _started() -> None:
+    while _STARTING:
+        for _ in _STARTING.pop():
+            pass
 
 
 def _run(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
@@ -106,8 +153,18 @@ def _run(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
     if jobs == 1 or len(tasks) <= 1:
         yield from (_one_block(scenario, i, r) for i, r in tasks)
         return
-    parallel = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")
-    yield from parallel(joblib.delayed(_one_block)(scenario, i, r) for i, r in tasks)
+    import joblib
+
+    _started()  # one pool at a time
+
+    def calls() -> Iterator:
+        # workers start (and import the engine) while this process runs the discrete-event model
+        yield from (joblib.delayed(_start_worker)(scenario) for _ in range(jobs))
+        plan = program_plan(scenario)
+        yield from (joblib.delayed(_one_block)(scenario, i, r, plan) for i, r in tasks)
+
+    parallel = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
+    yield from (out for out in parallel(calls()) if out is not None)
 
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
@@ -129,7 +186,9 @@ def _run_dask(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
     try:
         with Client(address or cluster) as client:
             shared = client.scatter(scenario, broadcast=True)
-            futures = [client.submit(_one_block, shared, i, r, key=f"vbcsim-block-{i}",
+            plan = program_plan(scenario)
+            plan = None if plan is None else client.scatter(plan, broadcast=True)
+            futures = [client.submit(_one_block, shared, i, r, plan, key=f"vbcsim-block-{i}",
                                      retries=DASK_RETRIES, pure=False) for i, r in tasks]
             for future in as_completed(futures):
                 yield future.result()

@@ -10,8 +10,9 @@ limit; staff (hiring) is given per year. A referred member waits for a slot
 engages with a probability, stays engaged for an exponential time, then
 drops out.
 
-That part is a discrete-event simulation (simpy). It runs once per scenario
-for the whole term, with a few replications, not per trial: its output is
+That part is a discrete-event simulation (simpy, :mod:`.operations`). It runs
+once per scenario for the whole term, with a few replications, not per trial
+(once per run, in the main process: workers are handed the plan): its output is
 the share of flagged member-months actually engaged, per stratum and year,
 which the member model then applies to flagged members (one engagement draw
 each, from its own stream). An engaged member's cost is reduced by the
@@ -22,23 +23,20 @@ first years; the program's cost is staff x cost per care manager.
 from __future__ import annotations
 
 import json
-import math
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
-import simpy
 from pydantic import Field, model_validator
 
 from ..core.inputs import Name, Percent, StrictModel
-from .costs import CostTables
 from .population import CostModel, Segment
 from .streams import Purpose, stream
 
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
     from ..scenario import Scenario
+    from .operations import Operations
 
 MONTHS = 12
 Staff = Annotated[int, Field(ge=0, le=1_000_000)]
@@ -84,129 +82,6 @@ class Program(StrictModel):
     def staff(self, years: int) -> np.ndarray:
         staff = self.care_managers
         return np.array(staff if isinstance(staff, list) else [staff] * years, float)
-
-
-# -- the discrete-event part ---------------------------------------------------------
-@dataclass(frozen=True)
-class Operations:
-    """What the discrete-event model yields for the term, per (year, stratum) unless noted."""
-
-    engaged_fraction: np.ndarray   # share of the year's referred (flagged) members who engage
-    intensity: np.ndarray          # mean engaged time of an engagement, in years (at most one)
-    engaged_by_month: np.ndarray   # (months, strata): mean members engaged in each month
-    mean_wait_months: np.ndarray   # (strata,)
-    seconds: float
-
-
-def simulate_operations(program: Program, referrals: np.ndarray, seed: int) -> Operations:
-    """Run the care-management queue over the term.
-
-    Parameters
-    ----------
-    referrals
-        Expected flagged members per (year, stratum); they are referred over their
-        year as a Poisson process.
-    seed
-        Root seed; replication ``r`` draws from its own stream.
-    """
-    t0 = time.perf_counter()
-    years, n_strata = referrals.shape
-    scale = min(1.0, program.max_simulated_referrals / max(referrals.sum(axis=1).max(), 1.0))
-    capacity = np.maximum(np.round(program.staff(years) * program.caseload * scale), 0).astype(int)
-    tally = _Tally(years, n_strata)
-    for r in range(program.replications):
-        rng = stream(seed, r, Purpose.PROGRAM_OPERATIONS)
-        _one_replication(program, referrals * scale, capacity, rng, tally)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fraction = np.where(tally.referred > 0, tally.engaged / tally.referred, 0.0)
-        intensity = np.where(tally.engaged > 0, tally.months / (MONTHS * tally.engaged), 0.0)
-    waits = np.array([np.mean(w) if w else math.nan for w in tally.waits])
-    census = tally.census / (program.replications * scale)
-    return Operations(fraction, intensity, census, waits, time.perf_counter() - t0)
-
-
-class _Tally:
-    def __init__(self, years: int, n_strata: int):
-        self.referred = np.zeros((years, n_strata))
-        self.engaged = np.zeros((years, n_strata))
-        self.months = np.zeros((years, n_strata))  # engaged months, up to 12 per engagement
-        self.census = np.zeros((years * MONTHS, n_strata))
-        self.waits: list[list[float]] = [[] for _ in range(n_strata)]
-
-
-def _one_replication(program: Program, referrals: np.ndarray, capacity: np.ndarray,
-                     rng: np.random.Generator, tally: _Tally) -> None:
-    years, n_strata = referrals.shape
-    horizon = years * MONTHS
-    env = simpy.Environment()
-    slots = simpy.PriorityResource(env, capacity=max(int(capacity.max()), 1))
-    p_engage = program.engagement_pct / 100
-
-    def member(year: int, stratum: int):
-        arrived = env.now
-        tally.referred[year, stratum] += 1
-        with slots.request(priority=stratum) as slot:
-            # a referral not reached within its year lapses (the member may be flagged again)
-            yield slot | env.timeout((year + 1) * MONTHS - arrived)
-            if not slot.triggered:
-                return
-            tally.waits[stratum].append(env.now - arrived)
-            if rng.random() >= p_engage:
-                return
-            start = env.now
-            duration = rng.exponential(program.engaged_months_mean)
-            end = min(start + duration, horizon)
-            tally.engaged[year, stratum] += 1
-            tally.months[year, stratum] += min(duration, MONTHS)
-            _add_interval(tally.census[:, stratum], start, end)
-            yield env.timeout(duration)
-
-    def referrals_of(year: int, stratum: int):
-        rate = referrals[year, stratum] / MONTHS
-        if rate <= 0:
-            return
-        yield env.timeout(year * MONTHS)
-        end = (year + 1) * MONTHS
-        while True:
-            yield env.timeout(rng.exponential(1 / rate))
-            if env.now >= end:
-                return
-            env.process(member(year, stratum))
-
-    def staffing():
-        # slots of care managers not (yet) hired are held by top-priority placeholders
-        held = []
-        for year in range(years):
-            vacant = int(capacity.max()) - int(capacity[year])
-            while len(held) > vacant:
-                slots.release(held.pop())
-            while len(held) < vacant:
-                held.append(slots.request(priority=-1))
-            yield env.timeout(MONTHS)
-
-    env.process(staffing())
-    for y in range(years):
-        for s in range(n_strata):
-            env.process(referrals_of(y, s))
-    env.run(until=horizon)
-
-
-def _add_interval(months: np.ndarray, start: float, end: float) -> None:
-    """Add the overlap of [start, end) with each month (in member-months)."""
-    for m in range(int(start), min(int(math.ceil(end)), months.size)):
-        months[m] += max(0.0, min(end, m + 1) - max(start, m))
-
-
-def queue_wait_mm_c(arrival_rate: float, service_rate: float, servers: int) -> float:
-    """Mean wait in queue of an M/M/c queue (Erlang C), for checking the model."""
-    a = arrival_rate / service_rate
-    rho = a / servers
-    if rho >= 1:
-        return math.inf
-    terms = sum(a**k / math.factorial(k) for k in range(servers))
-    last = a**servers / (math.factorial(servers) * (1 - rho))
-    p_wait = last / (terms + last)
-    return p_wait / (servers * service_rate - arrival_rate)
 
 
 # -- what the member model needs ------------------------------------------------------
@@ -259,6 +134,8 @@ def expected_referrals(segments: Iterable[Segment], cost_models: Mapping[str, Co
     A member is flagged in year y if it stayed from year y-1 (entrants have no history),
     by its prior band when the prediction is right, else by a band drawn from the mix.
     """
+    from .costs import CostTables  # scipy: not needed to validate a scenario
+
     out = np.zeros((years, len(program.strata)))
     acc = program.accuracy_pct / 100
     for seg in segments:
@@ -277,29 +154,51 @@ def expected_referrals(segments: Iterable[Segment], cost_models: Mapping[str, Co
 
 _PLANS: dict[str, ProgramPlan] = {}
 """Plans by what they depend on: the discrete-event model runs once per process and inputs."""
+_MAX_PLANS = 8
+
+
+def _plan_key(scenario: Scenario) -> str:
+    """What a plan depends on: the program, the segments, their cost models, the term and the
+    seed, not run settings such as trials, engine or backend."""
+    return json.dumps([scenario.program.model_dump(mode="json"),
+                       [s.model_dump(mode="json") for s in scenario.segments.values()],
+                       {k: m.model_dump(mode="json") for k, m in scenario.cost_models.items()},
+                       scenario.term.years, scenario.run.seed], sort_keys=True)
+
+
+def _keep(key: str, plan: ProgramPlan) -> None:
+    if key not in _PLANS and len(_PLANS) >= _MAX_PLANS:
+        _PLANS.pop(next(iter(_PLANS)))
+    _PLANS[key] = plan
 
 
 def program_plan(scenario: Scenario) -> ProgramPlan | None:
-    """The scenario's program plan (the discrete-event model runs once per process).
-
-    The plan depends on the program, the segments, their cost models, the term and the
-    seed, not on run settings such as trials, engine or backend.
-    """
+    """The scenario's program plan (the discrete-event model runs once per process and
+    inputs; a run computes it in the main process and hands it to its workers with
+    :func:`remember_plan`)."""
     program = scenario.program
     if program is None:
         return None
-    segments = list(scenario.segments.values())
-    years, seed = scenario.term.years, scenario.run.seed
-    key = json.dumps([program.model_dump(mode="json"), [s.model_dump(mode="json") for s in segments],
-                      {k: m.model_dump(mode="json") for k, m in scenario.cost_models.items()},
-                      years, seed], sort_keys=True)
+    key = _plan_key(scenario)
     if key not in _PLANS:
-        if len(_PLANS) >= 8:
-            _PLANS.pop(next(iter(_PLANS)))
+        from .operations import simulate_operations  # simpy: only when a plan is computed
+
+        segments = list(scenario.segments.values())
+        years, seed = scenario.term.years, scenario.run.seed
         referrals = expected_referrals(segments, scenario.cost_models, years, program)
         ops = simulate_operations(program, referrals, seed)
         members = np.array([s.members for s in segments], float)
         total = program.staff(years) * program.cost_per_care_manager_usd
-        _PLANS[key] = ProgramPlan(program, list(program.strata), ops,
-                                  total[:, None] * members / members.sum(), referrals)
+        _keep(key, ProgramPlan(program, list(program.strata), ops,
+                               total[:, None] * members / members.sum(), referrals))
     return _PLANS[key]
+
+
+def remember_plan(scenario: Scenario, plan: ProgramPlan | None) -> None:
+    """Make ``plan`` (computed elsewhere, e.g. in the main process) this process's plan of
+    ``scenario``, so that :func:`program_plan` does not run the discrete-event model again."""
+    if plan is None or scenario.program is None:
+        return
+    if plan.program != scenario.program:
+        raise ValueError("remember_plan: the plan is of another program")
+    _keep(_plan_key(scenario), plan)

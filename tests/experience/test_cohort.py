@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from conftest import reference_dict, small_dict
+from conftest import ROOT, reference_dict, small_dict
 from simulator.analysis.risk import risk_measures
 from simulator.experience.cohort_engine import cell_costs
 from simulator.experience.costs import BandSeverities, CostTables
 from simulator.experience.engine import resolve_engine, simulate_experience
-from simulator.scenario import scenario_from_dict
+from simulator.scenario import load_scenario, scenario_from_dict
 from simulator.settlement.rules import settle
 
 LEVELS = ("mean", "sd", "p1", "p5", "p95", "p99", "p99_5")
@@ -78,3 +78,37 @@ def test_auto_picks_the_cohort_engine_and_says_why():
     scenario = scenario_from_dict(small_dict()).with_run(engine="auto")
     engine, why = resolve_engine(scenario)
     assert engine == "cohort" and "auto" in why
+
+
+def test_cost_above_each_attachment_is_summed_as_member_by_member():
+    from simulator.experience.cohort_engine import _excess
+
+    rng = np.random.default_rng(5)
+    attachments = np.array([100_000.0, 250_000.0, 1_000_000.0])
+    values = 90_000 + rng.pareto(1.5, 500) * 60_000
+    owner = np.sort(rng.integers(0, 4, 500))
+    excess, claimants = _excess(values, owner, attachments, 5)
+    for o in range(5):
+        for j, a in enumerate(attachments):
+            mine = values[owner == o]
+            assert claimants[o, j] == np.sum(mine > a)
+            assert excess[o, j] == pytest.approx(np.sum(np.maximum(mine - a, 0.0)), rel=1e-12, abs=1e-6)
+    assert claimants[4].sum() == 0 and claimants[:, 0].sum() > claimants[:, 2].sum() > 0
+
+
+def test_one_year_book_has_the_compound_sums_mean_and_variance():
+    # benchmarks/one_year_book.toml: each of n members costs nothing with probability 0.15,
+    # else a draw from the four-band lognormal mixture X, so the total has mean n 0.85 E[X] and
+    # variance n (0.85 E[X^2] - (0.85 E[X])^2); checked within 4 standard errors (the sd's
+    # error from the fourth moment of a near-normal total: sd / sqrt(2 (trials - 1)))
+    book = load_scenario(ROOT / "benchmarks" / "one_year_book.toml")
+    trials = 2000
+    total = simulate_experience(book.with_run(trials=trials))["allowed_usd"].values.ravel()
+    bands = book.cost_models["four_bands"].bands
+    mix = np.array(book.cost_models["four_bands"].initial_mix)
+    mean_x = mix @ [b.mean_annual_usd for b in bands]
+    square_x = mix @ [b.mean_annual_usd**2 * (1 + b.cv**2) for b in bands]
+    n, p = book.segments["book"].members, 0.85
+    mean, sd = n * p * mean_x, np.sqrt(n * (p * square_x - (p * mean_x) ** 2))
+    assert abs(total.mean() - mean) < 4 * sd / np.sqrt(trials)
+    assert abs(total.std(ddof=1) - sd) < 4 * sd / np.sqrt(2 * (trials - 1))

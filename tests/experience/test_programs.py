@@ -10,7 +10,8 @@ import pytest
 from conftest import small_dict
 from simulator.experience.engine import simulate_experience
 from simulator.experience.member_engine import ProgramInTrial
-from simulator.experience.programs import Program, expected_referrals, queue_wait_mm_c, simulate_operations
+from simulator.experience.operations import queue_wait_mm_c, simulate_operations
+from simulator.experience.programs import Program, expected_referrals
 from simulator.scenario import scenario_from_dict
 
 
@@ -114,3 +115,20 @@ def test_flagged_members_match_the_expected_referrals(engine):
     se = flagged.std(axis=0, ddof=1) / math.sqrt(flagged.shape[0])
     z = (flagged.mean(axis=0) - expected) / se
     assert np.abs(z).max() < 4, z
+
+
+def test_a_plan_handed_to_a_worker_is_used_not_recomputed(monkeypatch):
+    from simulator.experience import operations, programs
+
+    scenario = scenario_with({"care_managers": 5})
+    plan = programs.program_plan(scenario)
+    monkeypatch.setattr(programs, "_PLANS", {})  # a fresh worker process
+
+    def fail(*args):
+        raise AssertionError("the discrete-event model ran again in the worker")
+
+    monkeypatch.setattr(operations, "simulate_operations", fail)
+    programs.remember_plan(scenario, plan)
+    assert programs.program_plan(scenario) is plan
+    with pytest.raises(ValueError):
+        programs.remember_plan(scenario_with({"care_managers": 6}), plan)
