@@ -109,6 +109,12 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("run_dir", type=Path)
     rp.add_argument("--out", type=Path, help="default: RUN_DIR/report.html (summary.xlsx beside it)")
     _calibration_parsers(sub)
+
+    ap = sub.add_parser("app", help="a local web page to change contract terms live on a stored run")
+    ap.add_argument("run_dir", type=Path, help="folder of a finished run")
+    ap.add_argument("--port", type=int, default=8765, help="default: 8765 (0: any free port)")
+    ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this "
+                    "machine only; another address exposes the run to the network)")
     return p
 
 
@@ -367,6 +373,24 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _app(args: argparse.Namespace) -> int:
+    from .app.server import AppServer
+    from .app.workbench import Workbench
+
+    try:
+        server = AppServer(Workbench(args.run_dir), args.host, args.port)
+    except OSError as err:
+        raise VbcsimError(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}") from None
+    print(f"vbcsim app: {server.url} (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def format_headline(summary: pd.DataFrame, title: str) -> str:
     """The summary a user reads after a run, in $ millions with standard errors:
     the base contract by segment (term and present value), then every variant in total."""
@@ -414,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         commands = {"programs": _programs, "settle": _settle, "compare": _compare, "sweep": _sweep,
                     "breakeven": _breakeven, "report": _report, "run": _run, "capital": _capital,
-                    "calibrate": _calibrate, "members": _members}
+                    "calibrate": _calibrate, "members": _members, "app": _app}
         return commands[args.command](args)
     except VbcsimError as err:
         print(f"vbcsim: error: {err}" if "\n" not in str(err) else f"vbcsim: error:\n{err}",

@@ -285,13 +285,18 @@ def load_contracts(path: str | Path, scenario: Scenario) -> dict[str, Contract]:
         segments, term or quality model.
     """
     text, data = read_toml(path)
+    return contracts_from_data(data, scenario, str(path))
+
+
+def contracts_from_data(data: dict[str, Any], scenario: Scenario, source: str) -> dict[str, Contract]:
+    """As :func:`load_contracts`, for a contract file's content already parsed (``source`` names it)."""
     try:
         contracts = ContractFile.model_validate(data).contracts(scenario.contract)
         scenario.check_contracts(contracts)
     except ValidationError as err:
-        raise ScenarioError(str(path), validation_problems(err)) from None
+        raise ScenarioError(source, validation_problems(err)) from None
     except ValueError as err:
-        raise ScenarioError(str(path), [("", str(err))]) from None
+        raise ScenarioError(source, [("", str(err))]) from None
     return contracts
 
 

@@ -44,7 +44,8 @@ def compare(settlement: xr.Dataset, variants: list[str] | None = None, base: str
     order = list(dict.fromkeys([base, *variants]))
     g = gains.sel(variant=order).values
     own = risk_measures(g)
-    boot = _paired_bootstrap(g, measures, n_bootstrap, seed)
+    # the mean's paired error is exact, so a table of means needs no resampling
+    boot = _paired_bootstrap(g, tuple(m for m in measures if m != "mean"), n_bootstrap, seed)
     rows = []
     for j, v in enumerate(order):
         for m in measures:
@@ -64,6 +65,8 @@ def _paired_bootstrap(g: np.ndarray, measures: tuple[str, ...], n: int, seed: in
     """Each measure over bootstrap resamples of trials, the same resample for every variant."""
     rng = np.random.default_rng(seed)
     out: dict[str, list[np.ndarray]] = {m: [] for m in measures}
+    if not measures:
+        return {}
     for _ in range(n):
         sample = risk_measures(g[rng.integers(0, len(g), len(g))])
         for m in measures:

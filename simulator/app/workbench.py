@@ -1,0 +1,177 @@
+"""The workbench's state: a stored run, the terms on the page, saved variants.
+
+Every number comes from the library, on the run's stored experience: terms are
+validated as a contract file is by ``vbcsim settle``
+(:func:`simulator.scenario.contracts_from_data`), settled by
+:func:`simulator.settlement.rules.settle`, and measured by
+:mod:`simulator.analysis` (risk measures, comparisons, the bridge, the charts).
+The run's base contract is read from its stored settlement, so the page's
+differences are to exactly what the run reported.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import tomli_w
+import xarray as xr
+from matplotlib.figure import Figure
+
+from ..analysis import plots
+from ..analysis.bridge import Bridge, result_bridge
+from ..analysis.compare import compare
+from ..analysis.risk import gain_horizons, risk_measures
+from ..core.errors import ScenarioError
+from ..run import open_run
+from ..scenario import contracts_from_data
+from ..settlement.contract import Contract
+from ..settlement.rules import settle
+from .controls import RunContext
+
+CURRENT = "current"
+CARD_MEASURES = (("mean", "Expected gain"), ("p_loss", "P(loss)"), ("var_95", "VaR 95%"),
+                 ("tvar_95", "TVaR 95%"), ("var_99_5", "VaR 99.5%"), ("tvar_99_5", "TVaR 99.5%"))
+DIFF_MEASURES = ("mean", "p_loss", "var_95", "tvar_95", "var_99_5", "tvar_99_5")
+CACHE_SIZE = 8
+
+
+class Workbench:
+    """Terms settled on one stored run; thread-safe for a local server."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        stored = open_run(self.run_dir)
+        self.scenario, self.experience = stored.scenario, stored.experience
+        self.base_settlement = stored.settlement.sel(variant=["base"])
+        self.run_variants = self.scenario.contracts()
+        self.saved: dict[str, Contract] = {}
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, xr.Dataset] = OrderedDict()
+
+    @property
+    def trials(self) -> int:
+        return self.experience.sizes["trial"]
+
+    def context(self) -> RunContext:
+        quality = self.scenario.quality
+        return RunContext([float(a) for a in self.experience["attachment"].values],
+                          self.scenario.term.years,
+                          list(quality.measures) if quality else [], list(quality.groups) if quality else [])
+
+    # -- terms -------------------------------------------------------------------------
+    def contract(self, terms: dict[str, Any]) -> Contract:
+        """The contract of the page's terms, checked as ``vbcsim settle`` checks a contract file.
+
+        Raises :class:`ScenarioError` naming each field that is wrong.
+        """
+        contract = contracts_from_data({"contract": terms}, self.scenario, "terms")["base"]
+        available = set(self.context().attachments_usd)
+        for name, seg in contract.segments.items():
+            if seg.stop_loss is not None and seg.stop_loss.attachment_usd not in available:
+                raise ScenarioError("terms", [(f"segments.{name}.stop_loss.attachment_usd",
+                                               "not simulated in this run")])
+        return contract
+
+    def named(self, name: str) -> Contract:
+        """A saved variant or one of the run's own variants (``base`` included)."""
+        if name in self.saved:
+            return self.saved[name]
+        if name in self.run_variants:
+            return self.run_variants[name]
+        raise KeyError(name)
+
+    def save(self, name: str, contract: Contract) -> None:
+        if not name or name == "base" or not name.replace("_", "").isalnum():
+            raise ValueError("a variant name is letters, digits and _, and not 'base'")
+        self.saved[name] = contract
+
+    # -- settling ----------------------------------------------------------------------
+    def settled(self, contract: Contract) -> xr.Dataset:
+        """The run's base and ``contract`` (as ``current``), settled on the stored paths."""
+        key = contract.model_dump_json()
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        current = settle(self.experience, {CURRENT: contract}, self.scenario.valuation.discount_rate_pct)
+        both = xr.concat([self.base_settlement, current], dim="variant")
+        with self._lock:
+            self._cache[key] = both
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return both
+
+    def cards(self, settlement: xr.Dataset, horizon: str, variant: str = CURRENT) -> pd.DataFrame:
+        """Headline measures by segment and total: rows (segment, measure), value and mc_se."""
+        gains = gain_horizons(settlement).sel(variant=variant, horizon=horizon).transpose("trial", "segment")
+        measures = risk_measures(gains.values)
+        rows = [(segment, m, float(measures[m][0][j]), float(measures[m][1][j]))
+                for j, segment in enumerate(gains["segment"].values) for m, _ in CARD_MEASURES]
+        return pd.DataFrame(rows, columns=["segment", "measure", "value", "mc_se"])
+
+    def mean_differences(self, settlement: xr.Dataset, horizon: str) -> pd.DataFrame:
+        """Difference in expected gain to the base by segment, with its common-path error."""
+        segments = [*settlement["segment"].values, "total"]
+        tables = [compare(settlement, [CURRENT], horizon=horizon, segment=s, measures=("mean",))
+                  .assign(segment=s) for s in segments]
+        table = pd.concat(tables, ignore_index=True)
+        return table[table.variant == CURRENT].reset_index(drop=True)
+
+    def differences(self, settlement: xr.Dataset, horizon: str, segment: str) -> pd.DataFrame:
+        """Every headline measure's difference to the base (bootstrap errors, as ``vbcsim compare``)."""
+        table = compare(settlement, [CURRENT], horizon=horizon, segment=segment, measures=DIFF_MEASURES)
+        return table[table.variant == CURRENT].reset_index(drop=True)
+
+    def bridge(self, settlement: xr.Dataset, segment: str) -> Bridge:
+        return result_bridge(settlement, CURRENT, segment)
+
+    def charts(self, settlement: xr.Dataset, horizon: str, segment: str) -> dict[str, str]:
+        """The fan chart of the terms and the exceedance curve against the base, as SVG."""
+        return {"fan": svg(plots.fan_chart(settlement, CURRENT, segment)),
+                "exceedance": svg(plots.exceedance_curve(settlement, ["base", CURRENT], horizon, segment))}
+
+    # -- saved variants side by side ------------------------------------------------------
+    def compare_saved(self, horizon: str, segment: str) -> tuple[pd.DataFrame, str]:
+        """Saved variants against the base: the ``vbcsim compare`` table and the comparison chart."""
+        contracts = {"base": self.named("base"), **self.saved}
+        settled = settle(self.experience, contracts, self.scenario.valuation.discount_rate_pct,
+                         outputs=("provider_gain_usd",))
+        table = compare(settled, list(self.saved), horizon=horizon, segment=segment,
+                        measures=DIFF_MEASURES)
+        chart = plots.variant_comparison(settled, None, horizon, segment)
+        return table, svg(chart, chart.get_figwidth(), chart.get_figheight())
+
+    # -- export ----------------------------------------------------------------------------
+    def contract_file(self, contract: Contract, description: str = "") -> str:
+        """The terms as a contract file that ``vbcsim settle`` accepts (every segment given)."""
+        data = contract.model_dump(mode="json", exclude={"segments"})
+        data["segments"] = {name: terms.model_dump(mode="json", exclude_defaults=True)
+                            for name, terms in contract.segments.items()}
+        head = (f"# Contract terms from vbcsim app on {self.run_dir.name} "
+                f"({self.scenario.name}).\n# Settle them: vbcsim settle RUN --contract THIS_FILE\n")
+        return head + tomli_w.dumps({"description": description or contract.description,
+                                     "contract": _drop_none(data)})
+
+
+def _drop_none(data: Any) -> Any:
+    """TOML has no null: absent keys mean the model's default."""
+    if isinstance(data, dict):
+        return {k: _drop_none(v) for k, v in data.items() if v is not None}
+    if isinstance(data, list):
+        return [_drop_none(v) for v in data]
+    return data
+
+
+def svg(fig: Figure, width_in: float = 6.4, height_in: float = 4.0) -> str:
+    """A figure as inline SVG (no external files: the page works offline), drawn at a size
+    whose lettering stays legible in half the page's width."""
+    fig.set_size_inches(width_in, height_in)
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg")
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
