@@ -45,8 +45,8 @@ class Bridge:
 
     ``steps`` has columns ``step``, ``label``, ``mean_usd``, ``mc_se_usd`` (the last row,
     ``provider_gain``, is their sum); ``budget_growth_pct`` and ``cost_growth_pct`` are the
-    mean annual growth from year 1 to the last year of the budget and of allowed cost,
-    each ``(value, standard error)``.
+    mean over trials of the annual growth, from year 1 to the last year, of the budget and of
+    allowed cost per member-month, each ``(value, standard error)``.
     """
 
     steps: pd.DataFrame
@@ -73,11 +73,14 @@ def _growth_pct(yearly: np.ndarray) -> tuple[float, float]:
     return _mean_se(100 * ((yearly[:, -1] / yearly[:, 0]) ** (1 / (years - 1)) - 1))
 
 
-def result_bridge(settlement: xr.Dataset, variant: str = "base", segment: str = "total") -> Bridge:
+def result_bridge(settlement: xr.Dataset, member_months: xr.DataArray, variant: str = "base",
+                  segment: str = "total") -> Bridge:
     """The expected provider gain over the term, built up step by step (see the module notes).
 
-    Needs the settlement's full outputs (as :func:`simulator.settlement.rules.settle` keeps by
-    default); allowed cost is recovered as actual cost + recoveries - premiums.
+    ``settlement`` needs the full outputs (as :func:`simulator.settlement.rules.settle` keeps
+    by default); allowed cost is recovered as actual cost + recoveries - premiums.
+    ``member_months`` (trial, year, segment), from the experience, turns the budget and cost
+    into PMPM for their trends.
     """
     get = {k: _per_trial(settlement, k, variant, segment).values for k in (
         "budget_usd", "actual_cost_usd", "stop_loss_recovery_usd", "stop_loss_premium_usd",
@@ -97,4 +100,6 @@ def result_bridge(settlement: xr.Dataset, variant: str = "base", segment: str = 
     rows = [(key, label, *_mean_se(yearly[key].sum(axis=1))) for key, label in STEPS]
     rows.append(("provider_gain", "Expected provider gain", *_mean_se(get["provider_gain_usd"].sum(axis=1))))
     steps = pd.DataFrame(rows, columns=["step", "label", "mean_usd", "mc_se_usd"])
-    return Bridge(steps, _growth_pct(get["budget_usd"]), _growth_pct(allowed))
+    months = member_months.sum("segment") if segment == "total" else member_months.sel(segment=segment)
+    months = months.transpose("trial", "year").values
+    return Bridge(steps, _growth_pct(get["budget_usd"] / months), _growth_pct(allowed / months))

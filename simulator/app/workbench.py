@@ -128,7 +128,7 @@ class Workbench:
         return table[table.variant == CURRENT].reset_index(drop=True)
 
     def bridge(self, settlement: xr.Dataset, segment: str) -> Bridge:
-        return result_bridge(settlement, CURRENT, segment)
+        return result_bridge(settlement, self.experience["member_months"], CURRENT, segment)
 
     def charts(self, settlement: xr.Dataset, horizon: str, segment: str) -> dict[str, str]:
         """The fan chart of the terms and the exceedance curve against the base, as SVG."""

@@ -83,6 +83,7 @@ async function update() {
   if (mine !== seq) return;
   if (!live.ok) {
     $("problems").innerHTML = live.problems;
+    document.body.dataset.settledTerms = JSON.stringify(body.terms);
     setState("invalid", "these terms cannot be settled: see the problems above");
     return;
   }
@@ -105,6 +106,7 @@ async function update() {
   const allMs = performance.now() - t0;
   document.body.dataset.detailsMs = allMs.toFixed(0);
   document.body.dataset.updates = String(Number(document.body.dataset.updates) + 1);
+  document.body.dataset.settledTerms = JSON.stringify(body.terms);
   setState("ready", `numbers in ${(liveMs / 1000).toFixed(2)} s, charts in ${(allMs / 1000).toFixed(2)} s`);
 }
 
