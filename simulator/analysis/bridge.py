@@ -54,11 +54,12 @@ class Bridge:
     cost_growth_pct: tuple[float, float]
 
 
-def _per_trial(settlement: xr.Dataset, name: str, variant: str, segment: str) -> xr.DataArray:
-    """(trial, year) amounts of one output, summed over segments for ``total``."""
-    data = settlement[name].sel(variant=variant)
-    data = data.sum("segment") if segment == "total" else data.sel(segment=segment)
-    return data.transpose("trial", "year")
+def _per_trial(data: xr.DataArray, segment: str) -> np.ndarray:
+    """(trial, year) amounts, summed over segments for ``total``."""
+    data = data.transpose("trial", "year", "segment")
+    if segment == "total":
+        return data.values.sum(axis=-1)
+    return data.sel(segment=segment).values
 
 
 def _mean_se(x: np.ndarray) -> tuple[float, float]:
@@ -82,7 +83,7 @@ def result_bridge(settlement: xr.Dataset, member_months: xr.DataArray, variant: 
     ``member_months`` (trial, year, segment), from the experience, turns the budget and cost
     into PMPM for their trends.
     """
-    get = {k: _per_trial(settlement, k, variant, segment).values for k in (
+    get = {k: _per_trial(settlement[k].sel(variant=variant), segment) for k in (
         "budget_usd", "actual_cost_usd", "stop_loss_recovery_usd", "stop_loss_premium_usd",
         "gross_result_usd", "shared_result_usd", "quality_bonus_usd", "withhold_lost_usd",
         "program_and_fees_usd", "equity_payment_usd", "provider_gain_usd")}
@@ -100,6 +101,5 @@ def result_bridge(settlement: xr.Dataset, member_months: xr.DataArray, variant: 
     rows = [(key, label, *_mean_se(yearly[key].sum(axis=1))) for key, label in STEPS]
     rows.append(("provider_gain", "Expected provider gain", *_mean_se(get["provider_gain_usd"].sum(axis=1))))
     steps = pd.DataFrame(rows, columns=["step", "label", "mean_usd", "mc_se_usd"])
-    months = member_months.sum("segment") if segment == "total" else member_months.sel(segment=segment)
-    months = months.transpose("trial", "year").values
+    months = _per_trial(member_months, segment)
     return Bridge(steps, _growth_pct(get["budget_usd"] / months), _growth_pct(allowed / months))

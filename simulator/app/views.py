@@ -61,7 +61,7 @@ def differences(table: pd.DataFrame, segment: str) -> str:
         f"<td>{html.escape(fmt.error(r.diff_se_independent, r.measure == 'p_loss'))}</td></tr>"
         for r in table.itertuples())
     return (f"<table class=\"diff-table\"><caption>{html.escape(segment)}: these terms against the "
-            "run's base</caption><thead><tr><th>measure</th><th>these terms</th><th>difference "
+            "run's base (VaR and TVaR are losses: a negative difference is less risk)</caption><thead><tr><th>measure</th><th>these terms</th><th>difference "
             "(common paths)</th><th>error if independent</th></tr></thead>"
             f"<tbody>{rows}</tbody></table>")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,16 @@ DIFF_MEASURES = ("mean", "p_loss", "var_95", "tvar_95", "var_99_5", "tvar_99_5")
 CACHE_SIZE = 8
 
 
+@dataclass
+class Settled:
+    """Terms settled on the run: the settlement (variant ``current``) and its gains by horizon,
+    dims (trial, horizon, segment); ``both`` adds the base when a comparison needs it."""
+
+    current: xr.Dataset
+    gains: xr.DataArray
+    both: xr.Dataset | None = None
+
+
 class Workbench:
     """Terms settled on one stored run; thread-safe for a local server."""
 
@@ -48,10 +59,11 @@ class Workbench:
         stored = open_run(self.run_dir)
         self.scenario, self.experience = stored.scenario, stored.experience
         self.base_settlement = stored.settlement.sel(variant=["base"])
+        self.base_gains = gain_horizons(self.base_settlement).sel(variant="base")
         self.run_variants = self.scenario.contracts()
         self.saved: dict[str, Contract] = {}
         self._lock = threading.Lock()
-        self._cache: OrderedDict[str, xr.Dataset] = OrderedDict()
+        self._cache: OrderedDict[str, Settled] = OrderedDict()
 
     @property
     def trials(self) -> int:
@@ -91,49 +103,57 @@ class Workbench:
         self.saved[name] = contract
 
     # -- settling ----------------------------------------------------------------------
-    def settled(self, contract: Contract) -> xr.Dataset:
-        """The run's base and ``contract`` (as ``current``), settled on the stored paths."""
+    def settled(self, contract: Contract) -> Settled:
+        """``contract`` (as ``current``) settled on the stored paths, with its gains by horizon."""
         key = contract.model_dump_json()
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
         current = settle(self.experience, {CURRENT: contract}, self.scenario.valuation.discount_rate_pct)
-        both = xr.concat([self.base_settlement, current], dim="variant")
+        result = Settled(current, gain_horizons(current).sel(variant=CURRENT))
         with self._lock:
-            self._cache[key] = both
+            self._cache[key] = result
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
-        return both
+        return result
 
-    def cards(self, settlement: xr.Dataset, horizon: str, variant: str = CURRENT) -> pd.DataFrame:
+    def with_base(self, settled: Settled) -> xr.Dataset:
+        """The run's base and the terms in one settlement (variants ``base``, ``current``)."""
+        if settled.both is None:
+            settled.both = xr.concat([self.base_settlement, settled.current], dim="variant")
+        return settled.both
+
+    def cards(self, settled: Settled, horizon: str) -> pd.DataFrame:
         """Headline measures by segment and total: rows (segment, measure), value and mc_se."""
-        gains = gain_horizons(settlement).sel(variant=variant, horizon=horizon).transpose("trial", "segment")
+        gains = settled.gains.sel(horizon=horizon).transpose("trial", "segment")
         measures = risk_measures(gains.values)
         rows = [(segment, m, float(measures[m][0][j]), float(measures[m][1][j]))
                 for j, segment in enumerate(gains["segment"].values) for m, _ in CARD_MEASURES]
         return pd.DataFrame(rows, columns=["segment", "measure", "value", "mc_se"])
 
-    def mean_differences(self, settlement: xr.Dataset, horizon: str) -> pd.DataFrame:
-        """Difference in expected gain to the base by segment, with its common-path error."""
-        segments = [*settlement["segment"].values, "total"]
-        tables = [compare(settlement, [CURRENT], horizon=horizon, segment=s, measures=("mean",))
-                  .assign(segment=s) for s in segments]
-        table = pd.concat(tables, ignore_index=True)
-        return table[table.variant == CURRENT].reset_index(drop=True)
+    def mean_differences(self, settled: Settled, horizon: str) -> pd.DataFrame:
+        """Difference in expected gain to the base by segment and total, with its error on the
+        common paths: the mean of the trial-by-trial differences (as ``compare`` computes it)."""
+        ours = settled.gains.sel(horizon=horizon).transpose("trial", "segment")
+        base = self.base_gains.sel(horizon=horizon).transpose("trial", "segment")
+        diff, se = risk_measures(ours.values - base.values)["mean"]
+        return pd.DataFrame({"segment": ours["segment"].values, "diff": diff, "diff_se_common": se})
 
-    def differences(self, settlement: xr.Dataset, horizon: str, segment: str) -> pd.DataFrame:
+    def differences(self, settled: Settled, horizon: str, segment: str) -> pd.DataFrame:
         """Every headline measure's difference to the base (bootstrap errors, as ``vbcsim compare``)."""
-        table = compare(settlement, [CURRENT], horizon=horizon, segment=segment, measures=DIFF_MEASURES)
+        table = compare(self.with_base(settled), [CURRENT], horizon=horizon, segment=segment,
+                        measures=DIFF_MEASURES)
         return table[table.variant == CURRENT].reset_index(drop=True)
 
-    def bridge(self, settlement: xr.Dataset, segment: str) -> Bridge:
-        return result_bridge(settlement, self.experience["member_months"], CURRENT, segment)
+    def bridge(self, settled: Settled, segment: str) -> Bridge:
+        return result_bridge(settled.current, self.experience["member_months"], CURRENT, segment)
 
-    def charts(self, settlement: xr.Dataset, horizon: str, segment: str) -> dict[str, str]:
+    def charts(self, settled: Settled, horizon: str, segment: str) -> dict[str, str]:
         """The fan chart of the terms and the exceedance curve against the base, as SVG."""
-        return {"fan": svg(plots.fan_chart(settlement, CURRENT, segment)),
-                "exceedance": svg(plots.exceedance_curve(settlement, ["base", CURRENT], horizon, segment))}
+        both = self.with_base(settled)
+        return {"fan": svg(plots.fan_chart(settled.current, CURRENT, segment)),
+                "exceedance": svg(plots.exceedance_curve(both, ["base", CURRENT], horizon, segment))}
 
     # -- saved variants side by side ------------------------------------------------------
     def compare_saved(self, horizon: str, segment: str) -> tuple[pd.DataFrame, str]:
