@@ -249,7 +249,7 @@ def _unit_tag(key: str) -> str:
     return f' <span class="unit">{html.escape(unit)}</span>' if unit else ""
 
 
-SOFT_SPAN = {"%": 100.0, "$ PMPM": 100.0, "$": 1e6, "months": 24.0, "points": 20.0}
+SOFT_SPAN = {"%": 200.0, "$ PMPM": 100.0, "$": 1e6, "months": 24.0, "points": 20.0}
 
 
 def number_range(key: str, node: dict[str, Any], value: Any

@@ -129,3 +129,9 @@ def test_the_server_answers_on_this_machine_only(bench):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_app_on_a_folder_that_is_not_a_run_says_so(tmp_path, capsys):
+    assert main(["app", str(tmp_path / "nowhere"), "--port", "0"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("vbcsim: error:") and "is not a complete vbcsim run" in err
