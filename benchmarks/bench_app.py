@@ -5,8 +5,8 @@ Serves the workbench on a stored run of the reference scenario at 10,000 trials
 opens the page in Debian's chromium through Selenium, and changes the PPO
 surplus share ``--changes`` times to new values. For each change it reads the
 page's own timing, from the moment the terms are sent to the moment the
-figures are on screen: the numbers (cards, differences in expected gain, the
-bridge) and then the charts and the bootstrap errors of every difference. The
+figures are on screen: the cards, differences in expected gain, the bridge and
+the two charts; then the bootstrap errors of every measure's difference. The
 page waits 120 ms after the last keystroke before it sends (debounce), not
 counted here. Prints the median and the worst of each, and the server-side
 time of the same work without the browser.
@@ -79,8 +79,9 @@ def server_side(bench: Workbench, shares: list[int]) -> tuple[list[float], list[
         t0 = time.perf_counter()
         settled = bench.settled(bench.contract(terms))
         bench.cards(settled, "term"), bench.mean_differences(settled, "term"), bench.bridge(settled, "total")
+        bench.chart_data(settled, "term", "total")
         t1 = time.perf_counter()
-        bench.differences(settled, "term", "total"), bench.charts(settled, "term", "total")
+        bench.differences(settled, "term", "total")
         live.append(t1 - t0)
         details.append(time.perf_counter() - t1)
     return live, details
@@ -109,11 +110,11 @@ def main() -> None:
         server.shutdown()
         server.server_close()
     print(f"vbcsim app on {args.run} ({bench.trials:,} trials), {args.changes} changes of the PPO surplus share:")
-    show("in Chromium: numbers on screen", live)
-    show("in Chromium: charts and difference table", details)
+    show("in Chromium: cards, bridge, charts on screen", live)
+    show("in Chromium: bootstrap errors of differences", details)
     live, details = server_side(bench, [s - 1 for s in shares])
-    show("server only: settle, cards, differences, bridge", live)
-    show("server only: bootstrap differences and charts", details)
+    show("server only: settle, cards, bridge, charts", live)
+    show("server only: bootstrap errors of differences", details)
 
 
 if __name__ == "__main__":

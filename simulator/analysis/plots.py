@@ -30,26 +30,56 @@ def _horizon(h: str) -> str:
     return HORIZON_LABEL.get(str(h), f"in {h}")
 
 
-def fan_chart(settlement: xr.Dataset, variant: str = "base", segment: str = "total") -> Figure:
-    """Cumulative gain/loss over the term: median, mean and percentile bands by year."""
+FAN_PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
+
+
+def fan_bands(settlement: xr.Dataset, variant: str = "base", segment: str = "total") -> pd.DataFrame:
+    """The fan chart's numbers: percentiles (``p1`` ... ``p99``) and mean of the cumulative
+    gain, one row per year; ``attrs["trials"]`` is the number of trials."""
     yearly = settlement["provider_gain_usd"].sel(variant=variant)
     yearly = yearly.sum("segment") if segment == "total" else yearly.sel(segment=segment)
     cumulative = yearly.cumsum("year").transpose("trial", "year").values
-    years = settlement["year"].values
-    q = np.percentile(cumulative, [1, 5, 25, 50, 75, 95, 99], axis=0)
+    q = np.percentile(cumulative, FAN_PERCENTILES, axis=0)
+    table = pd.DataFrame({f"p{p}": q[i] for i, p in enumerate(FAN_PERCENTILES)},
+                         index=pd.Index(settlement["year"].values, name="year"))
+    table["mean"] = cumulative.mean(axis=0)
+    table.attrs["trials"] = cumulative.shape[0]
+    return table
+
+
+def exceedance_points(gain: np.ndarray, max_points: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Losses from the worst down, and the probability that the loss is at least each one.
+
+    With ``max_points``, only the trials at ranks spaced evenly in log probability are
+    kept (exact sample points: every one in the far tail, fewer toward the body), enough
+    to draw the curve on a log scale.
+    """
+    loss = np.sort(-np.asarray(gain, float))[::-1]
+    p = np.arange(1, loss.size + 1) / loss.size
+    if max_points is not None and loss.size > max_points:
+        keep = np.unique(np.geomspace(1, loss.size, max_points).round().astype(int)) - 1
+        loss, p = loss[keep], p[keep]
+    return loss, p
+
+
+def fan_chart(settlement: xr.Dataset, variant: str = "base", segment: str = "total") -> Figure:
+    """Cumulative gain/loss over the term: median, mean and percentile bands by year."""
+    bands = fan_bands(settlement, variant, segment)
+    years = bands.index.values
+    q = bands[[f"p{p}" for p in FAN_PERCENTILES]].values.T
     fig, ax = _figure()
     ax.fill_between(years, q[0], q[6], color="tab:blue", alpha=0.12, label="1st-99th percentile")
     ax.fill_between(years, q[1], q[5], color="tab:blue", alpha=0.22, label="5th-95th percentile")
     ax.fill_between(years, q[2], q[4], color="tab:blue", alpha=0.35, label="25th-75th percentile")
     ax.plot(years, q[3], color="tab:blue", lw=2, label="median")
-    ax.plot(years, cumulative.mean(axis=0), color="black", ls="--", lw=1.5, label="mean")
+    ax.plot(years, bands["mean"].values, color="black", ls="--", lw=1.5, label="mean")
     ax.axhline(0, color="grey", lw=0.8)
     ax.yaxis.set_major_formatter(MILLIONS)
     ax.set_xticks(years)
     ax.set_xlabel("Performance year")
     ax.set_ylabel("Cumulative provider gain (+) / loss (-)")
     ax.set_title(f"Cumulative settlement, {segment}, contract '{variant}' "
-                 f"({cumulative.shape[0]:,} trials)")
+                 f"({bands.attrs['trials']:,} trials)")
     ax.legend(loc="lower left", fontsize="small")
     return fig
 
@@ -60,9 +90,7 @@ def exceedance_curve(settlement: xr.Dataset, variants: list[str] | None = None, 
     gains = horizon_gains(settlement, horizon, segment)
     fig, ax = _figure()
     for v in variants or list(gains["variant"].values):
-        loss = np.sort(-gains.sel(variant=v).values)[::-1]
-        p = np.arange(1, loss.size + 1) / loss.size
-        ax.step(loss, p, where="post", label=v)
+        ax.step(*exceedance_points(gains.sel(variant=v).values), where="post", label=v)
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
     ax.xaxis.set_major_formatter(MILLIONS)

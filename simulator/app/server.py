@@ -3,10 +3,11 @@
 One page (``/``) with the controls, its script and style (``/static/``), and a
 small JSON API the script calls after every change:
 
-- ``POST /api/live``: the terms' headline cards, mean differences to the base
-  and the bridge (fast: the part that must follow a slider);
-- ``POST /api/details``: the fan chart, the exceedance curve and every measure's
-  difference to the base with bootstrap errors (as ``vbcsim compare``);
+- ``POST /api/live``: the terms' headline cards, mean differences to the base,
+  the bridge and the numbers of the fan chart and exceedance curve (drawn by the
+  page): the part that must follow a slider;
+- ``POST /api/details``: every measure's difference to the base with bootstrap
+  errors (as ``vbcsim compare``), slower, so it follows;
 - ``POST /api/save``, ``POST /api/compare``: named variants, side by side;
 - ``POST /api/export``: the terms as a contract file for ``vbcsim settle``.
 
@@ -29,7 +30,7 @@ from . import views
 from .controls import contract_controls
 from .workbench import Workbench
 
-STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
+STATIC = {"app.js": "text/javascript", "charts.js": "text/javascript", "app.css": "text/css"}
 MAX_BODY_BYTES = 2_000_000
 
 
@@ -100,6 +101,8 @@ class Handler(BaseHTTPRequestHandler):
         self._json({"ok": True, "cards": views.cards(bench.cards(settled, horizon), horizon),
                     "diffs": views.mean_differences(bench.mean_differences(settled, horizon)),
                     "bridge": views.bridge(bench.bridge(settled, segment), segment),
+                    "charts": {**bench.chart_data(settled, horizon, segment),
+                               **views.chart_captions(segment, horizon, bench.trials)},
                     "seconds": time.perf_counter() - t0})
 
     def _details(self, body: dict[str, Any]) -> None:
@@ -107,8 +110,7 @@ class Handler(BaseHTTPRequestHandler):
         bench, horizon, segment = self.server.bench, _horizon(body), _segment(body, self.server.bench)
         settled = bench.settled(bench.contract(body["terms"]))
         table = bench.differences(settled, horizon, segment)
-        self._json({"ok": True, **bench.charts(settled, horizon, segment),
-                    "differences": views.differences(table, segment),
+        self._json({"ok": True, "differences": views.differences(table, segment),
                     "seconds": time.perf_counter() - t0})
 
     def _save(self, body: dict[str, Any]) -> None:

@@ -110,3 +110,10 @@ def problems(err_lines: list[tuple[str, str]]) -> str:
     items = "".join(f"<li><code>{html.escape(p or 'terms')}</code>: {html.escape(m)}</li>"
                     for p, m in err_lines)
     return f'<ul class="problems">{items}</ul>'
+
+
+def chart_captions(segment: str, horizon: str, trials: int) -> dict[str, str]:
+    return {"fan_caption": f"Cumulative gain or loss by year, {segment}, these terms ({trials:,} trials)",
+            "exceedance_caption": f"Chance of losing at least each amount, {segment}: these terms "
+                                  "against the run's base",
+            "exceedance_axis": f"Provider loss, {HORIZONS.get(horizon, horizon)}"}

@@ -39,6 +39,8 @@ CARD_MEASURES = (("mean", "Expected gain"), ("p_loss", "P(loss)"), ("var_95", "V
                  ("tvar_95", "TVaR 95%"), ("var_99_5", "VaR 99.5%"), ("tvar_99_5", "TVaR 99.5%"))
 DIFF_MEASURES = ("mean", "p_loss", "var_95", "tvar_95", "var_99_5", "tvar_99_5")
 CACHE_SIZE = 8
+EXCEEDANCE_POINTS = 400
+"""Points of each exceedance curve sent to the page: every trial in the far tail, fewer in the body."""
 
 
 @dataclass
@@ -149,11 +151,17 @@ class Workbench:
     def bridge(self, settled: Settled, segment: str) -> Bridge:
         return result_bridge(settled.current, self.experience["member_months"], CURRENT, segment)
 
-    def charts(self, settled: Settled, horizon: str, segment: str) -> dict[str, str]:
-        """The fan chart of the terms and the exceedance curve against the base, as SVG."""
-        both = self.with_base(settled)
-        return {"fan": svg(plots.fan_chart(settled.current, CURRENT, segment)),
-                "exceedance": svg(plots.exceedance_curve(both, ["base", CURRENT], horizon, segment))}
+    def chart_data(self, settled: Settled, horizon: str, segment: str) -> dict[str, Any]:
+        """The numbers of the fan chart (the terms) and of the exceedance curves (the terms and
+        the base), from :mod:`simulator.analysis.plots`, for the page to draw."""
+        bands = plots.fan_bands(settled.current, CURRENT, segment)
+        fan = {"years": [int(y) for y in bands.index], **{k: bands[k].tolist() for k in bands.columns}}
+        curves = {}
+        for name, gains in (("base", self.base_gains), (CURRENT, settled.gains)):
+            loss, p = plots.exceedance_points(gains.sel(horizon=horizon, segment=segment).values,
+                                              EXCEEDANCE_POINTS)
+            curves[name] = {"loss": loss.tolist(), "p": p.tolist()}
+        return {"fan": fan, "exceedance": curves}
 
     # -- saved variants side by side ------------------------------------------------------
     def compare_saved(self, horizon: str, segment: str) -> tuple[pd.DataFrame, str]:

@@ -70,3 +70,27 @@ def test_cli_compare_sweep_and_breakeven(stored, capsys):
     assert main(["breakeven", str(stored), "--term", "segments.*.budget_trend_pct",
                  "--between", "0", "0.1", "--mean", "0"]) == 1
     assert "not reached between" in capsys.readouterr().err
+
+
+def test_chart_numbers_are_the_samples():
+    """fan_bands and exceedance_points (drawn by the app) are the sample's own statistics."""
+    import numpy as np
+    import xarray as xr
+
+    from simulator.analysis.plots import exceedance_points, fan_bands
+
+    rng = np.random.default_rng(3)
+    gain = rng.normal(0, 1e6, (500, 4, 2))
+    ds = xr.Dataset({"provider_gain_usd": (("variant", "trial", "year", "segment"), gain[None])},
+                    coords={"variant": ["base"], "year": [2019, 2020, 2021, 2022], "segment": ["a", "b"]})
+    bands = fan_bands(ds, "base", "total")
+    cumulative = gain.sum(axis=2).cumsum(axis=1)
+    assert bands.attrs["trials"] == 500 and list(bands.index) == [2019, 2020, 2021, 2022]
+    np.testing.assert_allclose(bands["p95"], np.percentile(cumulative, 95, axis=0))
+    np.testing.assert_allclose(bands["mean"], cumulative.mean(axis=0))
+    loss, p = exceedance_points(cumulative[:, -1])
+    assert loss[0] == -cumulative[:, -1].min() and p[0] == 1 / 500 and p[-1] == 1.0
+    few_loss, few_p = exceedance_points(cumulative[:, -1], max_points=50)
+    assert len(few_p) <= 50 and few_p[0] == p[0] and few_p[-1] == 1.0
+    assert set(few_loss) <= set(loss)  # exact sample points, none invented
+    assert np.all(np.diff(few_loss) <= 0) and np.all(np.diff(few_p) > 0)

@@ -91,23 +91,23 @@ async function update() {
   $("cards").innerHTML = live.cards;
   $("diffs").innerHTML = live.diffs;
   $("bridge").innerHTML = live.bridge;
+  drawFan($("fan"), live.charts.fan, live.charts.fan_caption);
+  drawExceedance($("exceedance"), live.charts.exceedance, live.charts.exceedance_caption, live.charts.exceedance_axis);
   const liveMs = performance.now() - t0;
   document.body.dataset.liveMs = liveMs.toFixed(0);
-  ["differences", "fan", "exceedance"].forEach((id) => $(id).classList.add("pending"));
-  setState("charts", `updated in ${(liveMs / 1000).toFixed(2)} s; drawing charts…`);
+  $("differences").classList.add("pending");
+  setState("charts", `updated in ${(liveMs / 1000).toFixed(2)} s; bootstrapping the errors of the differences…`);
   const details = await post("/api/details", body);
   if (mine !== seq) return;
   if (details.ok) {
     $("differences").innerHTML = details.differences;
-    $("fan").innerHTML = details.fan;
-    $("exceedance").innerHTML = details.exceedance;
-    ["differences", "fan", "exceedance"].forEach((id) => $(id).classList.remove("pending"));
+    $("differences").classList.remove("pending");
   }
   const allMs = performance.now() - t0;
   document.body.dataset.detailsMs = allMs.toFixed(0);
   document.body.dataset.updates = String(Number(document.body.dataset.updates) + 1);
   document.body.dataset.settledTerms = JSON.stringify(body.terms);
-  setState("ready", `numbers in ${(liveMs / 1000).toFixed(2)} s, charts in ${(allMs / 1000).toFixed(2)} s`);
+  setState("ready", `updated in ${(liveMs / 1000).toFixed(2)} s, errors of the differences in ${(allMs / 1000).toFixed(2)} s`);
 }
 
 form.addEventListener("input", (event) => {
