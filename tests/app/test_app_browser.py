@@ -26,12 +26,11 @@ from stored_run import make_stored_run
 WAIT_S = 120
 
 
-def chromium(width: int = 1280, height: int = 1000):
-    """A headless Chromium driven by Selenium, or a skip (a failure under CI) saying what is missing."""
+def browser_paths() -> tuple[str, str]:
+    """Chromium and its driver, or a skip (a failure under CI) saying what is missing."""
     missing = []
     try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
+        import selenium  # noqa: F401
     except ImportError:
         missing.append("the selenium package (pip install -e '.[dev]')")
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -43,6 +42,15 @@ def chromium(width: int = 1280, height: int = 1000):
         if os.environ.get("CI"):
             pytest.fail(reason + "; .ci/run should have installed them")
         pytest.skip(reason)
+    return browser, driver
+
+
+def chromium(width: int = 1280, height: int = 1000):
+    """A headless Chromium driven by Selenium."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    browser, driver = browser_paths()
     options = webdriver.ChromeOptions()
     options.binary_location = browser
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -53,6 +61,7 @@ def chromium(width: int = 1280, height: int = 1000):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
+    browser_paths()  # skip before making a run when there is no browser
     bench = Workbench(make_stored_run(tmp_path_factory.mktemp("browser"), trials=40))
     server = AppServer(bench, port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
