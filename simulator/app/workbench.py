@@ -28,7 +28,7 @@ from ..analysis.bridge import Bridge, result_bridge
 from ..analysis.compare import compare
 from ..analysis.risk import gain_horizons, risk_measures
 from ..core.errors import ScenarioError
-from ..run import open_run
+from ..run import open_run, stored_contracts
 from ..scenario import contracts_from_data
 from ..settlement.contract import Contract
 from ..settlement.rules import settle
@@ -62,7 +62,7 @@ class Workbench:
         self.scenario, self.experience = stored.scenario, stored.experience
         self.base_settlement = stored.settlement.sel(variant=["base"])
         self.base_gains = gain_horizons(self.base_settlement).sel(variant="base")
-        self.run_variants = self.scenario.contracts()
+        self.run_variants = stored_contracts(self.run_dir, self.scenario)
         self.saved: dict[str, Contract] = {}
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, Settled] = OrderedDict()

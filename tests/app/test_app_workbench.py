@@ -138,3 +138,14 @@ def test_app_on_a_folder_that_is_not_a_run_says_so(tmp_path, capsys):
     assert main(["app", str(tmp_path / "nowhere"), "--port", "0"]) == 3
     err = capsys.readouterr().err
     assert err.startswith("vbcsim: error:") and "is not a complete vbcsim run" in err
+
+
+def test_a_settlements_folder_opens_with_its_own_base(bench, tmp_path):
+    path = tmp_path / "ppo_70.toml"
+    path.write_text(bench.contract_file(bench.contract(with_ppo_shares(bench, 70.0))))
+    assert main(["settle", str(bench.run_dir), "--contract", str(path), "--quiet", "--force"]) == 0
+    other = Workbench(bench.run_dir / "settlements" / "ppo_70")
+    assert other.named("base") == load_contracts(path, bench.scenario)["base"]
+    assert other.named("base").segments["ppo"].surplus_share_pct == 70.0
+    settled = other.settled(other.named("base"))
+    assert (other.mean_differences(settled, "term")["diff"].abs() < 1e-6).all()
