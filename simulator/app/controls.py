@@ -27,7 +27,7 @@ GROUPS: tuple[tuple[str, str], ...] = (
     ("Budget", r"^(budget_|risk_adjustment$|rebasing$|discount_)"),
     ("Sharing", r"(_share_pct$|^sharing$)"),
     ("Corridors", r"_corridors$"),
-    ("Minimum savings and loss rates", r"^min_.*_rate_pct$"),
+    ("Minimum savings and loss rates", r"(^min_.*_rate_pct$|^assigned_beneficiaries$)"),
     ("Caps", r"(_cap_|^revenue_pmpm$)"),
     ("Stop-loss", r"stop_loss$"),
     ("Quality", r"^quality$"),
@@ -123,7 +123,7 @@ class Builder:
         if kind == "object":
             return self.mapping(key, node, value or {}, bare)
         if kind == "array":
-            return self.rows(key, node, value or [], bare)
+            return self.rows(key, node, node.get("default", []) if value is None else value, bare)
         if "enum" in node or (key == "reference_group" and self.context.groups):
             return self.select(key, node, value, bare)
         if kind == "string":
@@ -146,12 +146,19 @@ class Builder:
                 f'{html.escape(label_of(key))}{_unit_tag(key)}</label><div class="inner">{body}</div></div>')
 
     def rows(self, key: str, node: dict[str, Any], values: list[Any], bare: bool = False) -> str:
-        """A list of records (corridors, bonus bands): a fixed number of rows, each switchable."""
+        """A list of records (corridors, bonus bands) or numbers (weights): a fixed number of
+        rows, each switchable."""
         item = self.resolve(node["items"])
         slots = max(len(values) + 2, 4)
+
+        def one(i: int) -> str:
+            value = values[i] if i < len(values) else None
+            if "properties" in item:
+                return self.obj("", item, value or {})
+            return self.number(key, item, value, bare=True)
+
         rows = [f'<div class="row" data-kind="row"><input type="checkbox" data-role="on" '
-                f'title="use this row"{" checked" if i < len(values) else ""}>'
-                f'{self.obj("", item, values[i] if i < len(values) else {})}</div>'
+                f'title="use this row"{" checked" if i < len(values) else ""}>{one(i)}</div>'
                 for i in range(slots)]
         return (f'<div class="list" data-kind="list" data-key="{key}" title="'
                 f'{html.escape(node.get("description", ""))}">{_subtitle(key, bare)}{"".join(rows)}</div>')

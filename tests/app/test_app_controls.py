@@ -69,6 +69,7 @@ def test_every_top_level_term_has_a_group():
     assert groups["min_savings_rate_pct"] == "Minimum savings and loss rates"
     assert groups["surplus_share_pct"] == "Sharing" and groups["surplus_corridors"] == "Corridors"
     assert groups["loss_cap_revenue_pct"] == groups["revenue_pmpm"] == "Caps"
+    assert groups["assigned_beneficiaries"] == "Minimum savings and loss rates"
     assert {title for title, _ in GROUPS} == set(groups.values())
     assert group_of("a_term_added_later") == "Other terms"  # shown, never dropped
 
