@@ -99,6 +99,9 @@ class Scenario(StrictModel):
         if k > 1 and self.systemic.trend_shock_correlation < -1 / (k - 1):
             raise ValueError(f"systemic.trend_shock_correlation: with {k} segments it must be at least "
                              f"{-1 / (k - 1):.3f} to be a valid correlation")
+        if k > 1 and self.systemic.pricing_correlation < -1 / (k - 1):
+            raise ValueError(f"systemic.pricing_correlation: with {k} segments it must be at least "
+                             f"{-1 / (k - 1):.3f} to be a valid correlation")
         self.check_contracts(self.contracts())
         if self.capital is not None:
             self.capital.check_against(list(self.segments))

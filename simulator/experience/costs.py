@@ -24,6 +24,7 @@ from scipy import special
 
 from .population import CostModel
 from .streams import Purpose, stream
+from .uncertainty import is_classic, level_parts, sqrt_psd
 
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
     from scipy import stats
@@ -211,8 +212,10 @@ class BandSeverities:
 
 
 def trend_index(scenario: Scenario, trial: int) -> np.ndarray:
-    """Cost level multiplier of each (year, segment) for one trial: expected trend
-    compounded with correlated lognormal systemic shocks of mean one.
+    """Cost level multiplier of each (year, segment) for one trial: expected trend (with its
+    per-trial error) compounded with systemic shocks, times the pricing error and any
+    systemic event (:mod:`simulator.experience.uncertainty`); mean one apart from the trend
+    and events.
 
     Returns
     -------
@@ -224,6 +227,8 @@ def trend_index(scenario: Scenario, trial: int) -> np.ndarray:
 def trend_indices(scenario: Scenario, trials: range) -> np.ndarray:
     """:func:`trend_index` of each trial, shape (trials, years, segments). Each trial's shocks
     come from its own stream; without shocks no stream is drawn (the same numbers)."""
+    if not is_classic(scenario):  # pricing error, trend error, events, AR(1) or Sobol sampling
+        return np.stack([level_parts(scenario, t).index for t in trials])
     names = list(scenario.segments)
     years = scenario.term.years
     sd = np.array([scenario.segments[s].trend_shock_sd_pct / 100 for s in names])
@@ -234,21 +239,16 @@ def trend_indices(scenario: Scenario, trials: range) -> np.ndarray:
     rho = scenario.systemic.trend_shock_correlation
     corr = np.full((len(names), len(names)), rho)
     np.fill_diagonal(corr, 1.0)
-    root = _sqrt_psd(corr).T
+    root = sqrt_psd(corr).T
     z = np.stack([stream(scenario.run.seed, t, Purpose.TREND_SHOCK).standard_normal((years, len(names)))
                   for t in trials])
     shocks = (z @ root) * sd - sd**2 / 2
     return np.exp(np.cumsum(trend + shocks, axis=1))
 
 
-def _sqrt_psd(corr: np.ndarray) -> np.ndarray:
-    """A matrix square root that also works for a singular (e.g. perfect) correlation."""
-    values, vectors = np.linalg.eigh(corr)
-    return vectors * np.sqrt(np.clip(values, 0, None))
-
-
 def expected_trend_index(scenario: Scenario, segment: str) -> np.ndarray:
-    """Mean of the trend index by year (the shocks have mean one)."""
+    """Mean of the trend index by year, without trend parameter risk or events (shocks and
+    pricing errors have mean one; a per-trial trend error and events move the mean)."""
     return np.cumprod(1 + scenario.cost_trend(segment))
 
 
@@ -272,7 +272,7 @@ def expected_segment_experience(scenario: Scenario, segment: str) -> dict[str, n
         "member_months": mix @ (12 - MEAN_MONTHS_LOST_AT_DEATH * tables.death_prob),
         "deaths": mix @ tables.death_prob,
     }
-    if seg.trend_shock_sd_pct == 0:
+    if seg.trend_shock_sd_pct == 0 and seg.pricing is None and seg.trend_sd_pct == 0:
         att = scenario.stop_loss_attachments()
         excess = np.array([[sum(n * level[y] * s.excess_mean(a / level[y])
                                 for n, s in zip(nonzero[y], tables.severities)) for a in att]

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..core.inputs import Name, Percent, StrictModel, TrendPct
+from .uncertainty import Pricing, SystemicEvent, TrendShocks
 
 ROW_SUM_TOLERANCE = 1e-6
 
@@ -111,6 +112,11 @@ class Segment(StrictModel):
     trend_shock_sd_pct: float = Field(
         0.0, ge=0, le=50, description="Standard deviation, in percentage points, of the systemic "
                                       "trend shock of a year; shocks compound over the term.")
+    trend_sd_pct: float = Field(
+        0.0, ge=0, le=20, description="Standard deviation, in percentage points, of the expected "
+        "trend itself (parameter risk): one draw per trial added to every year's trend.")
+    pricing: Pricing | None = Field(None, description="Pricing (entity-level) uncertainty: how far "
+                                    "the true expected cost sits from what the budget assumes.")
     churn_pct: Percent = Field(description="Share of surviving members who leave at each year end.")
     quality_score: QualityScore | None = Field(None, description="Composite quality score as a "
                                                "distribution; or let [quality] measures with cut "
@@ -131,4 +137,10 @@ class Systemic(StrictModel):
     """Risk that does not diversify with population size."""
 
     trend_shock_correlation: float = Field(
-        0.0, ge=-1, le=1, description="Correlation of the yearly trend shocks between any two segments.")
+        0.0, ge=-1, le=1, description="Correlation of the yearly trend shocks between any two segments "
+        "(also of the per-trial trend errors).")
+    trend_shocks: TrendShocks = Field(TrendShocks(), description="Process of the yearly trend shocks.")
+    pricing_correlation: float = Field(0.0, ge=-1, le=1, description="Correlation of the pricing "
+                                       "errors between any two segments.")
+    event: SystemicEvent | None = Field(None, description="A rare systemic event (e.g. a 2020-like "
+                                        "utilisation drop and rebound).")

@@ -50,6 +50,9 @@ class Purpose(IntEnum):
     STRATIFY = 15
     MEASURE_BASELINE = 16
     MEASURE_NO_CHANGE = 17
+    TREND_PARAMETER = 18
+    PRICING = 19
+    SYSTEMIC_EVENT = 20
 
 
 def stream(seed: int, trial: int, purpose: Purpose, *subkeys: int) -> np.random.Generator:

@@ -1,0 +1,176 @@
+"""Risk beyond member noise: pricing error, trend parameter risk, shock processes, events.
+
+The cost level of a (trial, year, segment) is the product of independent parts, each
+with its own random stream so that switching one on or off moves no other draw:
+
+- **expected trend**: the scenario's trend plus a per-trial error (parameter risk: the
+  trend the budget was priced on is itself uncertain), constant over the term;
+- **trend shocks**: a yearly systemic shock, correlated across segments, either
+  *permanent* (each shock compounds into every later year: a random walk in the log
+  level, the original model) or *AR(1)* (the log-level deviation decays by a factor
+  ``phi`` a year, so the level reverts toward the expected path);
+- **pricing error**: how far the provider's true expected cost sits from what the budget
+  assumes, unknown at signing: a persistent per-trial level error plus an optional
+  transient year-to-year part, both lognormal with mean one;
+- **systemic event**: a rare event (probability per year) that moves the level of every
+  segment by a given percent for a number of years, optionally followed by a rebound year
+  (a 2020-like utilisation drop and catch-up, or a costly drug launch).
+
+Every part has a neutral default (off), so a scenario that does not name it runs as
+before, bit for bit. Historical benchmarks (a later extension) would also need the noise
+of the base years: :func:`level_parts` returns the persistent pricing level separately
+so that a benchmark built from simulated base years can be tied to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from pydantic import Field
+
+from ..core.inputs import StrictModel
+from .streams import Purpose, stream
+
+if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
+    from ..scenario import Scenario
+
+
+class Pricing(StrictModel):
+    """Pricing (entity-level) uncertainty of a segment's expected cost."""
+
+    level_sd_pct: float = Field(0.0, ge=0, le=50, description="Standard deviation, percent, of the "
+                                "persistent error of the segment's expected cost level (one draw per "
+                                "trial, held over the term; lognormal, mean one).")
+    yearly_sd_pct: float = Field(0.0, ge=0, le=50, description="Standard deviation, percent, of a "
+                                 "transient year-to-year part (independent each year; mean one).")
+
+
+class SystemicEvent(StrictModel):
+    """A rare systemic event that moves every segment's cost level for a while."""
+
+    probability_pct: float = Field(0.0, ge=0, le=100, description="Chance per year that an event "
+                                   "starts (no new event starts while one is running).")
+    size_pct: float = Field(0.0, gt=-90, le=200, description="Change of the cost level in the event's "
+                            "years, percent (negative: a drop, as in 2020).")
+    duration_years: int = Field(1, ge=1, le=30, description="Years the event lasts.")
+    rebound_pct: float = Field(0.0, gt=-90, le=200, description="Change of the level in the year "
+                               "after the event (deferred care coming back), percent.")
+
+
+class TrendShocks(StrictModel):
+    """How the yearly systemic trend shocks act on the cost level."""
+
+    process: Literal["permanent", "ar1"] = Field(
+        "permanent", description="permanent: every shock compounds into all later years (random "
+        "walk of the log level); ar1: the log-level deviation reverts by a factor phi a year.")
+    phi: float = Field(0.5, ge=0, lt=1, description="AR(1) coefficient of the log-level deviation "
+                       "(0: a shock lasts one year; toward 1: permanent). Used with process = 'ar1'.")
+
+
+@dataclass(frozen=True)
+class LevelParts:
+    """The parts of one trial's cost level, each of shape (years, segments), multiplicative."""
+
+    trend: np.ndarray        # expected trend (with its per-trial error) and shocks, compounded
+    pricing_level: np.ndarray  # persistent pricing error (the same in every year)
+    pricing_yearly: np.ndarray
+    event: np.ndarray
+
+    @property
+    def index(self) -> np.ndarray:
+        return self.trend * self.pricing_level * self.pricing_yearly * self.event
+
+
+def sqrt_psd(corr: np.ndarray) -> np.ndarray:
+    """A matrix square root that also works for a singular (e.g. perfect) correlation."""
+    values, vectors = np.linalg.eigh(corr)
+    return vectors * np.sqrt(np.clip(values, 0, None))
+
+
+def _correlated(z: np.ndarray, rho: float) -> np.ndarray:
+    """Rows of independent normals made equicorrelated (``rho``) across the last axis."""
+    k = z.shape[-1]
+    corr = np.full((k, k), rho)
+    np.fill_diagonal(corr, 1.0)
+    return z @ sqrt_psd(corr).T
+
+
+def _normals(scenario: Scenario, trial: int, purpose: Purpose, shape: tuple[int, ...]) -> np.ndarray:
+    return stream(scenario.run.seed, trial, purpose).standard_normal(shape)
+
+
+def is_classic(scenario: Scenario) -> bool:
+    """Whether the cost level is the original model's (expected trend and permanent shocks
+    only), which :func:`simulator.experience.costs.trend_indices` draws for many trials at once."""
+    systemic, segs = scenario.systemic, scenario.segments.values()
+    return (systemic.trend_shocks.process == "permanent" and systemic.sampling == "random"
+            and (systemic.event is None or systemic.event.probability_pct == 0)
+            and not any(s.trend_sd_pct or s.pricing is not None for s in segs))
+
+
+def level_parts(scenario: Scenario, trial: int) -> LevelParts:
+    """The cost level parts of one trial (see the module docstring)."""
+    names = list(scenario.segments)
+    segs = [scenario.segments[s] for s in names]
+    years, k = scenario.term.years, len(names)
+    systemic = scenario.systemic
+    rho = systemic.trend_shock_correlation
+    ones = np.ones((years, k))
+
+    trend = np.column_stack([scenario.cost_trend(s) for s in names])
+    trend_sd = np.array([seg.trend_sd_pct / 100 for seg in segs])
+    if trend_sd.any():
+        trend = trend + _correlated(_normals(scenario, trial, Purpose.TREND_PARAMETER, (1, k)), rho) * trend_sd
+    sd = np.array([seg.trend_shock_sd_pct / 100 for seg in segs])
+    z = stream(scenario.run.seed, trial, Purpose.TREND_SHOCK).standard_normal((years, k))
+    shocks = _correlated(z, rho) * sd
+    log_trend = np.log1p(trend)
+    if systemic.trend_shocks.process == "permanent":
+        log_level = np.cumsum(log_trend + (shocks - sd**2 / 2), axis=0)
+    else:
+        log_level = np.cumsum(log_trend, axis=0) + _ar1_deviation(shocks, sd, systemic.trend_shocks.phi)
+
+    pricing = [seg.pricing for seg in segs]
+    level_sd = np.array([0.0 if p is None else p.level_sd_pct / 100 for p in pricing])
+    yearly_sd = np.array([0.0 if p is None else p.yearly_sd_pct / 100 for p in pricing])
+    pricing_level, pricing_yearly = ones, ones
+    if level_sd.any() or yearly_sd.any():
+        z = _normals(scenario, trial, Purpose.PRICING, (years + 1, k))
+        z = _correlated(z, systemic.pricing_correlation)
+        pricing_level = np.broadcast_to(np.exp(z[0] * level_sd - level_sd**2 / 2), (years, k))
+        pricing_yearly = np.exp(z[1:] * yearly_sd - yearly_sd**2 / 2)
+    return LevelParts(np.exp(log_level), pricing_level, pricing_yearly,
+                      event_multipliers(scenario, trial)[:, None] * ones)
+
+
+def _ar1_deviation(shocks: np.ndarray, sd: np.ndarray, phi: float) -> np.ndarray:
+    """Log-level deviation d_y = phi d_{y-1} + shock_y, less half its variance (mean-one level)."""
+    d = np.zeros_like(shocks)
+    var = np.zeros_like(shocks)
+    for y in range(shocks.shape[0]):
+        prev, prev_var = (d[y - 1], var[y - 1]) if y else (0.0, 0.0)
+        d[y] = phi * prev + shocks[y]
+        var[y] = phi**2 * prev_var + sd**2
+    return d - var / 2
+
+
+def event_multipliers(scenario: Scenario, trial: int) -> np.ndarray:
+    """Cost level multiplier of each year from systemic events (ones when there are none)."""
+    event = scenario.systemic.event
+    years = scenario.term.years
+    out = np.ones(years)
+    if event is None or event.probability_pct == 0:
+        return out
+    u = stream(scenario.run.seed, trial, Purpose.SYSTEMIC_EVENT).random(years)
+    y = 0
+    while y < years:
+        if u[y] < event.probability_pct / 100:
+            out[y:y + event.duration_years] = 1 + event.size_pct / 100
+            if y + event.duration_years < years:
+                out[y + event.duration_years] = 1 + event.rebound_pct / 100
+            y += event.duration_years + 1
+        else:
+            y += 1
+    return out
