@@ -14,4 +14,8 @@ Entry points, in pipeline order:
   and plots (``--report DIR``);
 - :func:`simulator.calibration.members.simulate_members`: member-years of a cost model in the
   extract format (``vbcsim members``).
+
+Separately, :mod:`simulator.calibration.mssp` estimates the pricing and year-level
+uncertainty of the cost level from the MSSP's published results per ACO and year
+(``data/mssp/``) and checks the model's savings-rate spread by size against them.
 """

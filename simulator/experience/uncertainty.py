@@ -37,6 +37,10 @@ if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
     from ..scenario import Scenario
 
 
+PRACTICE_REFERENCE_MEMBERS = 10_000
+"""Members at which a pricing error that diversifies with size is stated."""
+
+
 class Pricing(StrictModel):
     """Pricing (entity-level) uncertainty of a segment's expected cost."""
 
@@ -45,6 +49,19 @@ class Pricing(StrictModel):
                                 "trial, held over the term; lognormal, mean one).")
     yearly_sd_pct: float = Field(0.0, ge=0, le=50, description="Standard deviation, percent, of a "
                                  "transient year-to-year part (independent each year; mean one).")
+    practice_level_sd_pct: float = Field(
+        0.0, ge=0, le=50, description="Standard deviation, percent, at 10,000 members, of a persistent "
+        "error that diversifies with size (practice-level effects, a benchmark's base-year noise): "
+        "it scales with sqrt(10,000 / members) and adds in variance to level_sd_pct.")
+    practice_yearly_sd_pct: float = Field(
+        0.0, ge=0, le=50, description="The same for the transient part: at 10,000 members, scaling "
+        "with sqrt(10,000 / members), added in variance to yearly_sd_pct.")
+
+    def sds(self, members: int) -> tuple[float, float]:
+        """Persistent and transient standard deviations (fractions) for ``members`` members."""
+        scale = PRACTICE_REFERENCE_MEMBERS / members
+        return (float(np.hypot(self.level_sd_pct, self.practice_level_sd_pct * np.sqrt(scale))) / 100,
+                float(np.hypot(self.yearly_sd_pct, self.practice_yearly_sd_pct * np.sqrt(scale))) / 100)
 
 
 class SystemicEvent(StrictModel):
@@ -132,9 +149,8 @@ def level_parts(scenario: Scenario, trial: int) -> LevelParts:
     else:
         log_level = np.cumsum(log_trend, axis=0) + _ar1_deviation(shocks, sd, systemic.trend_shocks.phi)
 
-    pricing = [seg.pricing for seg in segs]
-    level_sd = np.array([0.0 if p is None else p.level_sd_pct / 100 for p in pricing])
-    yearly_sd = np.array([0.0 if p is None else p.yearly_sd_pct / 100 for p in pricing])
+    sds = np.array([(0.0, 0.0) if seg.pricing is None else seg.pricing.sds(seg.members) for seg in segs])
+    level_sd, yearly_sd = sds[:, 0], sds[:, 1]
     pricing_level, pricing_yearly = ones, ones
     if level_sd.any() or yearly_sd.any():
         z = _normals(scenario, trial, Purpose.PRICING, (years + 1, k))
