@@ -60,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="replace an existing results folder")
     r.add_argument("--quiet", action="store_true", help="no progress line and no summary table")
     _strict_option(r)
+    r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="overrides",
+                   help="override a scenario value without editing the file (repeatable), e.g. "
+                        "segments.medicare.members=20000 or segments.*.churn_pct=15; recorded in "
+                        "the manifest with the effective scenario")
 
     st = sub.add_parser("settle", help="settle new contract terms on a stored run (no simulation)")
     st.add_argument("run_dir", type=Path, help="folder of a finished run")
@@ -177,7 +181,7 @@ def _checked_scenario(args: argparse.Namespace):
     raised as errors with ``--strict``."""
     from .scenario import load_scenario
 
-    scenario = load_scenario(args.scenario)
+    scenario = load_scenario(args.scenario, getattr(args, "overrides", ()))
     if scenario.warnings and args.strict:
         raise ScenarioError(str(args.scenario), scenario.warnings)
     for path, message in scenario.warnings:

@@ -112,7 +112,8 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
     simulated = member_years(scenario, scenario.run.trials)
     manifest = _manifest_base(started) | {
         "scenario": {"name": scenario.name, "file": scenario.source_name,
-                     "sha256": scenario.sha256, "text": scenario.source_text},
+                     "sha256": scenario.sha256, "text": scenario.source_text,
+                     "overrides": list(scenario.overrides)},
         "seed": scenario.run.seed,
         "trials": scenario.run.trials,
         "trials_per_block": trials_per_block(scenario),

@@ -16,7 +16,10 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Literal
+
+import tomli_w
 
 import numpy as np
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
@@ -28,6 +31,7 @@ from .experience.population import CostModel, Segment, Systemic
 from .experience.programs import Program
 from .core.errors import ScenarioError
 from .core.plausibility import plausibility_warnings
+from .core.overrides import OverrideError, apply_overrides, parse_override
 from .core.inputs import (Name, StrictModel, check_per_year, deep_merge,
                     per_year_fraction, validation_problems)
 
@@ -85,6 +89,7 @@ class Scenario(StrictModel):
     _source_text: str = PrivateAttr("")
     _source_name: str = PrivateAttr("<scenario>")
     _warnings: list[tuple[str, str]] = PrivateAttr(default_factory=list)
+    _overrides: tuple[str, ...] = PrivateAttr(())
 
     @model_validator(mode="after")
     def _parts_agree(self) -> Scenario:
@@ -220,6 +225,11 @@ class Scenario(StrictModel):
         return list(self._warnings)
 
     @property
+    def overrides(self) -> tuple[str, ...]:
+        """The ``PATH=VALUE`` overrides applied to the file (``vbcsim run --set``)."""
+        return self._overrides
+
+    @property
     def sha256(self) -> str:
         return hashlib.sha256(self.source_text.encode()).hexdigest()
 
@@ -266,16 +276,29 @@ def read_toml(path: str | Path) -> tuple[str, dict[str, Any]]:
         raise ScenarioError(str(path), [("", f"not valid TOML: {err}")]) from None
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario TOML file.
+def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Read and validate a scenario TOML file, with optional ``PATH=VALUE`` overrides.
+
+    With overrides, the scenario's text (written to a run's folder and manifest) is the
+    effective scenario: the file's content with the overrides applied, as TOML.
 
     Raises
     ------
     ScenarioError
-        Naming the file, the field and what was expected.
+        Naming the file, the field (or the override) and what was expected.
     """
     text, data = read_toml(path)
-    return scenario_from_dict(data, str(path), text)
+    if not overrides:
+        return scenario_from_dict(data, str(path), text)
+    try:
+        data = apply_overrides(data, [parse_override(o) for o in overrides])
+    except OverrideError as err:
+        raise ScenarioError(str(path), [(f"--set {err.path}", str(err))]) from None
+    header = "".join(f"# --set {o}\n" for o in overrides)
+    effective = f"# {Path(path).name} with overrides (vbcsim run --set):\n{header}\n{tomli_w.dumps(data)}"
+    scenario = scenario_from_dict(data, f"{path} (with --set)", effective)
+    scenario._overrides = tuple(overrides)
+    return scenario
 
 
 def load_contracts(path: str | Path, scenario: Scenario) -> dict[str, Contract]:
