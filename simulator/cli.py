@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a scenario value without editing the file (repeatable), e.g. "
                         "segments.medicare.members=20000 or segments.*.churn_pct=15; recorded in "
                         "the manifest with the effective scenario")
+    r.add_argument("--sources-trials", type=int, default=None, metavar="N",
+                   help="trials of the decomposition of the risk by source (cohort engine, one run "
+                        "per source); 0: skip it (default: 400, at most the run's trials)")
 
     st = sub.add_parser("settle", help="settle new contract terms on a stored run (no simulation)")
     st.add_argument("run_dir", type=Path, help="folder of a finished run")
@@ -212,7 +215,9 @@ def _run(args: argparse.Namespace) -> int:
     start_workers(scenario, jobs)  # they boot while the heavy imports below run
     from .run import run_scenario
     try:
-        result = run_scenario(scenario, out, jobs=jobs, force=args.force, progress=not args.quiet)
+        sources = {} if args.sources_trials is None else {"sources_trials": args.sources_trials}
+        result = run_scenario(scenario, out, jobs=jobs, force=args.force, progress=not args.quiet,
+                              **sources)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished blocks are kept in {out}.partial; "
               f"run the same command again to resume", file=sys.stderr)
@@ -245,7 +250,9 @@ def _capital(args: argparse.Namespace) -> int:
 
 def _show(result, quiet: bool, title: str, extra: str = "") -> int:
     if not quiet:
-        print(format_headline(result.summary, title) + extra)
+        from .analysis.sources import format_sources
+
+        print(format_headline(result.summary, title) + format_sources(result.summary) + extra)
     print(f"results: {result.out}")
     return 0
 

@@ -18,6 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from .analysis.risk import summarize
+from .analysis.sources import DEFAULT_TRIALS as SOURCES_TRIALS, risk_sources, summary_rows
 from .capital.stored import capital_summary, load_capital, variant_charts
 from .capital.terms import CapitalTerms
 from .settlement.contract import Contract, fixed_premium_notes
@@ -68,11 +69,18 @@ def _settle_and_write(folder: RunFolder, experience: xr.Dataset, contracts: dict
     t2 = time.perf_counter()
     try:
         settlement.to_netcdf(folder.path("settlement.nc"), engine=NETCDF_ENGINE)
+    except OSError as err:
+        raise RunError(f"cannot write results into {folder.partial}: {err.strerror or err}") from None
+    _write_summary(folder, summary)
+    return settlement, summary, {"settle": t1 - t0, "summarize": t2 - t1,
+                                 "write": time.perf_counter() - t2}
+
+
+def _write_summary(folder: RunFolder, summary: pd.DataFrame) -> None:
+    try:
         summary.to_csv(folder.path("summary.csv"), index=False, float_format="%.6g")
     except OSError as err:
         raise RunError(f"cannot write results into {folder.partial}: {err.strerror or err}") from None
-    return settlement, summary, {"settle": t1 - t0, "summarize": t2 - t1,
-                                 "write": time.perf_counter() - t2}
 
 
 def _manifest_base(started: datetime) -> dict[str, Any]:
@@ -82,11 +90,14 @@ def _manifest_base(started: datetime) -> dict[str, Any]:
 
 
 def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool = False,
-                 progress: bool = False, on_block: Callable[[int], None] | None = None) -> RunResult:
+                 progress: bool = False, on_block: Callable[[int], None] | None = None,
+                 sources_trials: int = SOURCES_TRIALS) -> RunResult:
     """Simulate, settle and summarise ``scenario`` into the folder ``out``.
 
     The folder appears only when complete; an interrupted run is resumed by
-    calling again with the same arguments.
+    calling again with the same arguments. ``sources_trials`` (0: none; at most the run's
+    trials) are the trials of the decomposition of the risk by source (:mod:`simulator.analysis.sources`), whose rows
+    are added to ``summary.csv``.
     """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
@@ -109,6 +120,13 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
     capital = _capital_and_write(folder, scenario.capital, settlement, scenario.contracts())
     if capital is not None:
         timings["capital"] = time.perf_counter() - t_capital
+    if sources_trials:
+        t_sources = time.perf_counter()
+        summary = pd.concat([summary, summary_rows(risk_sources(
+            scenario, min(sources_trials, scenario.run.trials)))],
+                            ignore_index=True)
+        _write_summary(folder, summary)
+        timings["risk_sources"] = time.perf_counter() - t_sources
     simulated = member_years(scenario, scenario.run.trials)
     manifest = _manifest_base(started) | {
         "scenario": {"name": scenario.name, "file": scenario.source_name,

@@ -1,0 +1,73 @@
+"""Where the risk comes from: the decomposition by source adds up, and means what it says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulator.analysis.risk import risk_measures
+from simulator.analysis.sources import (configurations, format_sources, risk_sources, sources_from_summary,
+                                        summary_rows)
+from simulator.experience.engine import simulate_experience
+from simulator.scenario import load_scenario
+from simulator.settlement.rules import settle
+
+MSSP = Path(__file__).resolve().parents[2] / "scenarios" / "mssp_aco.toml"
+REFERENCE = Path(__file__).resolve().parents[2] / "scenarios" / "reference_global_budget.toml"
+
+
+@pytest.fixture(scope="module")
+def mssp():
+    return load_scenario(MSSP)
+
+
+@pytest.fixture(scope="module")
+def table(mssp):
+    return risk_sources(mssp, 1000)  # gains are heavy-tailed (kurtosis ~ 10): a variance needs trials
+
+
+def test_configurations_switch_sources_on_in_order():
+    ref = load_scenario(REFERENCE)
+    configs = configurations(ref)
+    assert [name for name, _ in configs] == ["member_noise", "trend_shocks", "program_effect"]
+    alone = configs[0][1]
+    assert all(s.trend_shock_sd_pct == 0 for s in alone.segments.values())
+    assert all(st.effect_sd_pct == 0 for st in alone.program.strata.values())
+    assert configs[-1][1] is ref
+
+
+def test_decomposition_sums_to_the_total_variance(mssp, table):
+    """The parts add up to the variance of an independent run (member engine, other seed)
+    within three standard errors of the difference."""
+    total, total_se = table.attrs["total_variance"]
+    assert table.variance_usd2.sum() == pytest.approx(total)
+    assert table.variance_share.sum() == pytest.approx(1.0)
+    sc = mssp.with_run(trials=2000, engine="member", seed=99, trials_per_block=250)
+    gains = settle(simulate_experience(sc), {"base": sc.contract}, 3.0, outputs=("provider_gain_usd",)
+                   ).provider_gain_usd.sel(variant="base").sum(["year", "segment"]).values
+    sd, sd_se = risk_measures(gains)["sd"]
+    var, var_se = sd**2, 2 * sd * sd_se
+    assert abs(total - var) < 3 * np.hypot(total_se, var_se)
+
+
+def test_pricing_dominates_the_mssp_aco_and_member_noise_a_small_contract(mssp, table):
+    shares = dict(zip(table.source, table.variance_share))
+    assert list(table.source) == ["member_noise", "trend_shocks", "pricing", "quality"]
+    assert shares["pricing"] > 0.5
+    # with pricing error off, member noise is most of the risk of a 2,000-member ACO
+    small = mssp.with_changes({"segments": {"medicare": {"members": 2000, "pricing": None}}})
+    small_table = risk_sources(small, 600)
+    small_shares = dict(zip(small_table.source, small_table.variance_share))
+    assert small_shares["member_noise"] - 3 * small_table.variance_share_se[0] > 0.5
+
+
+def test_rows_round_trip_through_the_summary(table):
+    rows = summary_rows(table)
+    assert set(rows.columns) == {"variant", "segment", "horizon", "measure", "value", "mc_se"}
+    back = sources_from_summary(rows)
+    assert np.allclose(back.variance_share, table.variance_share)
+    assert np.allclose(back.tvar_95_share_se, table.tvar_95_share_se)
+    text = format_sources(rows)
+    assert "pricing" in text and "member_noise" in text
