@@ -61,11 +61,12 @@ def run_key(scenario: Scenario) -> dict[str, Any]:
 
 
 def _settle_and_write(folder: RunFolder, experience: xr.Dataset, contracts: dict[str, Contract],
-                      discount_rate_pct: float) -> tuple[xr.Dataset, pd.DataFrame, dict[str, float]]:
+                      discount_rate_pct: float, replicate_trials: int | None = None
+                      ) -> tuple[xr.Dataset, pd.DataFrame, dict[str, float]]:
     t0 = time.perf_counter()
     settlement = settle(experience, contracts, discount_rate_pct)
     t1 = time.perf_counter()
-    summary = summarize(settlement)
+    summary = summarize(settlement, replicate_trials)
     t2 = time.perf_counter()
     try:
         settlement.to_netcdf(folder.path("settlement.nc"), engine=NETCDF_ENGINE)
@@ -74,6 +75,11 @@ def _settle_and_write(folder: RunFolder, experience: xr.Dataset, contracts: dict
     _write_summary(folder, summary)
     return settlement, summary, {"settle": t1 - t0, "summarize": t2 - t1,
                                  "write": time.perf_counter() - t2}
+
+
+def _replicate_trials(scenario: Scenario) -> int | None:
+    """Trials per randomised quasi-Monte Carlo replicate, or None for pseudo-random sampling."""
+    return scenario.systemic.sobol_points if scenario.systemic.sampling == "sobol" else None
 
 
 def _write_summary(folder: RunFolder, summary: pd.DataFrame) -> None:
@@ -115,7 +121,8 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
     except OSError as err:
         raise RunError(f"cannot write results into {folder.partial}: {err.strerror or err}") from None
     settlement, summary, timings = _settle_and_write(
-        folder, experience, scenario.contracts(), scenario.valuation.discount_rate_pct)
+        folder, experience, scenario.contracts(), scenario.valuation.discount_rate_pct,
+        _replicate_trials(scenario))
     t_capital = time.perf_counter()
     capital = _capital_and_write(folder, scenario.capital, settlement, scenario.contracts())
     if capital is not None:
@@ -165,7 +172,7 @@ def settle_stored_run(run_dir: str | Path, contract_file: str | Path, out: str |
     folder = RunFolder(out, {"contract_sha256": hashlib.sha256(text.encode()).hexdigest()}, force=force)
     folder.path("contract.toml").write_text(text)
     settlement, summary, timings = _settle_and_write(
-        folder, experience, contracts, scenario.valuation.discount_rate_pct)
+        folder, experience, contracts, scenario.valuation.discount_rate_pct, _replicate_trials(scenario))
     manifest = _manifest_base(started) | {
         "run": str(run_dir.resolve()),
         "scenario": {"name": scenario.name, "sha256": scenario.sha256},

@@ -131,13 +131,31 @@ def gain_horizons(settlement: xr.Dataset) -> xr.DataArray:
     return xr.concat([by_segment, total], dim="segment")
 
 
-def summarize(settlement: xr.Dataset) -> pd.DataFrame:
-    """Tidy table of every risk measure: variant, segment, horizon, measure, value, mc_se."""
+def replicate_mean_se(gain: np.ndarray, replicate_trials: int) -> np.ndarray:
+    """Standard error of the mean along axis 0 from the means of consecutive replicates of
+    ``replicate_trials`` trials (randomised quasi-Monte Carlo: trials within a replicate are
+    not independent, replicates are). NaN with fewer than two whole replicates."""
+    r = gain.shape[0] // replicate_trials
+    if r < 2:
+        return np.full(gain.shape[1:], math.nan)
+    means = gain[: r * replicate_trials].reshape(r, replicate_trials, *gain.shape[1:]).mean(axis=1)
+    return means.std(axis=0, ddof=1) / math.sqrt(r)
+
+
+def summarize(settlement: xr.Dataset, replicate_trials: int | None = None) -> pd.DataFrame:
+    """Tidy table of every risk measure: variant, segment, horizon, measure, value, mc_se.
+
+    With ``replicate_trials`` (a quasi-Monte Carlo run), the mean's standard error comes
+    from the replicates' means (:func:`replicate_mean_se`).
+    """
     gains = gain_horizons(settlement).transpose("trial", "variant", "segment", "horizon")
     labels = pd.MultiIndex.from_product(
         [gains[d].values for d in ("variant", "segment", "horizon")],
         names=["variant", "segment", "horizon"]).to_frame(index=False)
     measures = risk_measures(gains.values.reshape(gains.sizes["trial"], -1))
+    if replicate_trials:
+        flat = gains.values.reshape(gains.sizes["trial"], -1)
+        measures["mean"] = (measures["mean"][0], replicate_mean_se(flat, replicate_trials))
     names = list(measures)
     table = labels.loc[labels.index.repeat(len(names))].reset_index(drop=True)
     table["measure"] = np.tile(names, len(labels))

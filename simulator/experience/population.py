@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..core.inputs import Name, Percent, StrictModel, TrendPct
-from .uncertainty import Pricing, SystemicEvent, TrendShocks
+from .uncertainty import SAMPLING_DESCRIPTION, Pricing, SystemicEvent, TrendShocks
 
 ROW_SUM_TOLERANCE = 1e-6
 
@@ -144,3 +144,13 @@ class Systemic(StrictModel):
                                        "errors between any two segments.")
     event: SystemicEvent | None = Field(None, description="A rare systemic event (e.g. a 2020-like "
                                         "utilisation drop and rebound).")
+    sampling: Literal["random", "sobol"] = Field("random", description=SAMPLING_DESCRIPTION)
+    sobol_points: int = Field(256, ge=2, le=2**16, description="Trials per randomised Sobol "
+                              "replicate: a power of 2 (the trials should be a multiple of it).")
+
+    @field_validator("sobol_points")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError(f"expected a power of 2, got {value}")
+        return value

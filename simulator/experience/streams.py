@@ -53,6 +53,7 @@ class Purpose(IntEnum):
     TREND_PARAMETER = 18
     PRICING = 19
     SYSTEMIC_EVENT = 20
+    SOBOL_SCRAMBLE = 21
 
 
 def stream(seed: int, trial: int, purpose: Purpose, *subkeys: int) -> np.random.Generator:

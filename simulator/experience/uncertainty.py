@@ -11,10 +11,17 @@ with its own random stream so that switching one on or off moves no other draw:
   ``phi`` a year, so the level reverts toward the expected path);
 - **pricing error**: how far the provider's true expected cost sits from what the budget
   assumes, unknown at signing: a persistent per-trial level error plus an optional
-  transient year-to-year part, both lognormal with mean one;
+  transient year-to-year part, both lognormal with mean one; each has a size-independent
+  part and a part that diversifies with size (sd at 10,000 members x sqrt(10,000 / n)),
+  as the MSSP's results show (:mod:`simulator.calibration.mssp`);
 - **systemic event**: a rare event (probability per year) that moves the level of every
   segment by a given percent for a number of years, optionally followed by a rebound year
   (a 2020-like utilisation drop and catch-up, or a costly drug launch).
+
+The normals of the trial-level drivers (trend error, trend shocks, pricing error) can come
+from a scrambled Sobol sequence instead of the streams (``systemic.sampling = "sobol"``):
+trial ``t`` is point ``t mod m`` of replicate ``t // m``, each replicate independently
+scrambled, so a run is still reproducible for any block size or worker count.
 
 Every part has a neutral default (off), so a scenario that does not name it runs as
 before, bit for bit. Historical benchmarks (a later extension) would also need the noise
@@ -25,10 +32,13 @@ so that a benchmark built from simulated base years can be tied to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
+from scipy import special
+from scipy.stats import qmc
 
 from ..core.inputs import StrictModel
 from .streams import Purpose, stream
@@ -76,6 +86,13 @@ class SystemicEvent(StrictModel):
                                "after the event (deferred care coming back), percent.")
 
 
+SAMPLING_DESCRIPTION = (
+    "How the trial-level drivers (trend errors, trend shocks, pricing errors) are sampled: "
+    "random (pseudo-random streams), or sobol (quasi-Monte Carlo: scrambled Sobol points, in "
+    "randomised replicates of sobol_points trials, independent of each other; the standard "
+    "error of a mean then comes from the replicates' means).")
+
+
 class TrendShocks(StrictModel):
     """How the yearly systemic trend shocks act on the cost level."""
 
@@ -114,8 +131,35 @@ def _correlated(z: np.ndarray, rho: float) -> np.ndarray:
     return z @ sqrt_psd(corr).T
 
 
-def _normals(scenario: Scenario, trial: int, purpose: Purpose, shape: tuple[int, ...]) -> np.ndarray:
-    return stream(scenario.run.seed, trial, purpose).standard_normal(shape)
+QMC_PURPOSES = (Purpose.TREND_PARAMETER, Purpose.TREND_SHOCK, Purpose.PRICING)
+"""The trial-level drivers a Sobol sequence can sample, in the order of its coordinates."""
+
+
+def _shapes(years: int, k: int) -> dict[Purpose, tuple[int, int]]:
+    return {Purpose.TREND_PARAMETER: (1, k), Purpose.TREND_SHOCK: (years, k), Purpose.PRICING: (years + 1, k)}
+
+
+def _normals(scenario: Scenario, trial: int, purpose: Purpose, shape: tuple[int, int]) -> np.ndarray:
+    """Standard normals of one trial and purpose: from the purpose's own stream, or with
+    ``systemic.sampling = "sobol"`` from the trial's point of a scrambled Sobol sequence."""
+    systemic = scenario.systemic
+    if systemic.sampling == "random":
+        return stream(scenario.run.seed, trial, purpose).standard_normal(shape)
+    shapes = _shapes(scenario.term.years, len(scenario.segments))
+    start = sum(int(np.prod(shapes[p])) for p in QMC_PURPOSES[:QMC_PURPOSES.index(purpose)])
+    m = systemic.sobol_points
+    points = _sobol_normals(scenario.run.seed, trial // m, sum(int(np.prod(v)) for v in shapes.values()), m)
+    return points[trial % m, start:start + shape[0] * shape[1]].reshape(shape)
+
+
+@lru_cache(maxsize=8)
+def _sobol_normals(seed: int, replicate: int, dims: int, points: int) -> np.ndarray:
+    """Normal scores of one randomised replicate: a scrambled Sobol point set (Owen's
+    scrambling, seeded from the replicate's own stream), so replicates are independent and
+    their means give honest standard errors."""
+    rng = stream(seed, replicate, Purpose.SOBOL_SCRAMBLE)
+    u = qmc.Sobol(d=dims, scramble=True, seed=rng).random(points)
+    return special.ndtri(np.clip(u, 1e-12, 1 - 1e-12))
 
 
 def is_classic(scenario: Scenario) -> bool:
@@ -141,7 +185,7 @@ def level_parts(scenario: Scenario, trial: int) -> LevelParts:
     if trend_sd.any():
         trend = trend + _correlated(_normals(scenario, trial, Purpose.TREND_PARAMETER, (1, k)), rho) * trend_sd
     sd = np.array([seg.trend_shock_sd_pct / 100 for seg in segs])
-    z = stream(scenario.run.seed, trial, Purpose.TREND_SHOCK).standard_normal((years, k))
+    z = _normals(scenario, trial, Purpose.TREND_SHOCK, (years, k))
     shocks = _correlated(z, rho) * sd
     log_trend = np.log1p(trend)
     if systemic.trend_shocks.process == "permanent":
