@@ -27,7 +27,7 @@ REFERENCE = Path(__file__).resolve().parents[1] / "scenarios" / "reference_globa
 
 
 def term_gains(scenario) -> np.ndarray:
-    settled = settle(simulate_experience(scenario, jobs=2), {"base": scenario.contract},
+    settled = settle(simulate_experience(scenario, jobs=1), {"base": scenario.contract},
                      scenario.valuation.discount_rate_pct, outputs=("provider_gain_usd",))
     return settled.provider_gain_usd.sel(variant="base").sum(["year", "segment"]).values
 

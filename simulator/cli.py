@@ -25,6 +25,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {text}")
+    return value
+
+
 def _jobs(text: str) -> int:
     value = int(text)
     if value == 0 or value < -1:
@@ -64,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a scenario value without editing the file (repeatable), e.g. "
                         "segments.medicare.members=20000 or segments.*.churn_pct=15; recorded in "
                         "the manifest with the effective scenario")
-    r.add_argument("--sources-trials", type=int, default=None, metavar="N",
+    r.add_argument("--sources-trials", type=_non_negative_int, default=None, metavar="N",
                    help="trials of the decomposition of the risk by source (cohort engine, one run "
                         "per source); 0: skip it (default: 400, at most the run's trials)")
 

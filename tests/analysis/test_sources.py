@@ -71,3 +71,24 @@ def test_rows_round_trip_through_the_summary(table):
     assert np.allclose(back.tvar_95_share_se, table.tvar_95_share_se)
     text = format_sources(rows)
     assert "pricing" in text and "member_noise" in text
+
+
+def test_run_prints_and_stores_the_sources(tmp_path, capsys):
+    from conftest import small_dict, write_toml
+    from simulator.cli import main
+    import pandas as pd
+
+    source = write_toml(tmp_path / "small.toml", small_dict(trials=40, trials_per_block=20))
+    assert main(["run", str(source), "--out", str(tmp_path / "a"), "--jobs", "1", "--engine", "cohort"]) == 0
+    assert "Where the risk comes from" in capsys.readouterr().out
+    summary = pd.read_csv(tmp_path / "a" / "summary.csv")
+    shares = summary[summary.measure.str.startswith("variance_share_")]
+    assert len(shares) >= 2 and shares.value.sum() == pytest.approx(1.0)
+    assert list(summary.columns) == ["variant", "segment", "horizon", "measure", "value", "mc_se"]
+    assert main(["run", str(source), "--out", str(tmp_path / "b"), "--quiet", "--jobs", "1",
+                 "--engine", "cohort", "--sources-trials", "0"]) == 0
+    plain = pd.read_csv(tmp_path / "b" / "summary.csv")
+    assert not plain.measure.str.startswith("variance_share_").any()
+    # the run itself is the same with or without the decomposition
+    pd.testing.assert_frame_equal(plain, summary[~summary.measure.str.contains("share_|sources_total")]
+                                  .reset_index(drop=True))
