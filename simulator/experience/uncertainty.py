@@ -24,9 +24,15 @@ trial ``t`` is point ``t mod m`` of replicate ``t // m``, each replicate indepen
 scrambled, so a run is still reproducible for any block size or worker count.
 
 Every part has a neutral default (off), so a scenario that does not name it runs as
-before, bit for bit. Historical benchmarks (a later extension) would also need the noise
-of the base years: :func:`level_parts` returns the persistent pricing level separately
-so that a benchmark built from simulated base years can be tied to it.
+before, bit for bit.
+
+Hook for historical benchmarks (a later extension): a benchmark built from the population's
+own base years carries their member noise, and the MSSP calibration's diversifying parts
+(``practice_*``) include that noise as it was in the data. :func:`level_parts` returns the
+persistent pricing level apart from the rest, so a simulated base-year benchmark can share
+it; once base years are simulated, the ``practice_*`` parts must be re-estimated net of the
+base-year noise the model then produces (``simulator/calibration/mssp.py``), or it is
+counted twice.
 """
 
 from __future__ import annotations
