@@ -46,7 +46,8 @@ def main() -> None:
     se_plain = plain.std(ddof=1) / math.sqrt(n)
     se_sobol = float(replicate_mean_se(sobol[:, None], args.points)[0])
     ratio = (se_plain / se_sobol) ** 2
-    lo, hi = (ratio / stats.f.ppf(q, args.replicates - 1, n - 1) for q in (0.975, 0.025))
+    # true ratio = estimate x (s_sobol^2 / var_sobol) / (s_random^2 / var_random) ~ estimate x F(R-1, n-1)
+    lo, hi = (ratio * stats.f.ppf(q, args.replicates - 1, n - 1) for q in (0.025, 0.975))
     print(f"{args.scenario.name}: {n} trials ({args.replicates} replicates of {args.points})")
     print(f"mean total gain over the term: random {plain.mean() / 1e6:,.2f} (se {se_plain / 1e6:.2f}) $M, "
           f"sobol {sobol.mean() / 1e6:,.2f} (se {se_sobol / 1e6:.2f}) $M")
