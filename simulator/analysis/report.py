@@ -150,3 +150,23 @@ def capital_section(run_dir: Path, scenario: Scenario, settlement: xr.Dataset) -
             f"{scenario.capital.ruin_level_pct:g}% probability of ruin over the term, or in any one "
             "year; $ millions, standard errors in brackets (capital.csv has every figure).</p>",
             capital_table(summary).to_html(), _png(fan), _png(ruin)]
+
+
+def risk_sources_section(summary: pd.DataFrame) -> str:
+    """HTML section: where the risk comes from (shares of the term gain's variance and TVaR 95%
+    by source, with standard errors), from a run's summary; '' when the run has none."""
+    from .sources import sources_from_summary
+
+    table = sources_from_summary(summary)
+    if table.empty:
+        return ""
+    shown = pd.DataFrame({
+        "share of variance": [f"{v:.1%} ({s:.1%})" for v, s in zip(table.variance_share, table.variance_share_se)],
+        "share of TVaR 95% beyond the mean": [f"{v:.1%} ({s:.1%})" for v, s in
+                                              zip(table.tvar_95_share, table.tvar_95_share_se)]},
+        index=table.source.str.replace("_", " ").rename(None))
+    return ("<h2>Where the risk comes from</h2>" + shown.to_html() +
+            '<p class="note">Total gain over the term, contract \'base\'; the scenario re-simulated with '
+            "the cohort engine, member noise alone first and the other sources switched on in this "
+            "order (a share includes the interaction with those before it); standard errors in "
+            "brackets.</p>")

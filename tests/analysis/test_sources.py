@@ -92,3 +92,12 @@ def test_run_prints_and_stores_the_sources(tmp_path, capsys):
     # the run itself is the same with or without the decomposition
     pd.testing.assert_frame_equal(plain, summary[~summary.measure.str.contains("share_|sources_total")]
                                   .reset_index(drop=True))
+
+
+def test_report_section_shows_every_source(table):
+    from simulator.analysis.report import risk_sources_section
+
+    page = risk_sources_section(summary_rows(table))
+    assert page.startswith("<h2>Where the risk comes from</h2>")
+    assert all(s.replace("_", " ") in page for s in table.source)
+    assert risk_sources_section(summary_rows(table).iloc[0:0]) == ""
