@@ -189,7 +189,8 @@ def level_parts(scenario: Scenario, trial: int) -> LevelParts:
     trend = np.column_stack([scenario.cost_trend(s) for s in names])
     trend_sd = np.array([seg.trend_sd_pct / 100 for seg in segs])
     if trend_sd.any():
-        trend = trend + _correlated(_normals(scenario, trial, Purpose.TREND_PARAMETER, (1, k)), rho) * trend_sd
+        error = _correlated(_normals(scenario, trial, Purpose.TREND_PARAMETER, (1, k)), rho) * trend_sd
+        trend = np.maximum(trend + error, -0.99)  # a normal error must not take the level below zero
     sd = np.array([seg.trend_shock_sd_pct / 100 for seg in segs])
     z = _normals(scenario, trial, Purpose.TREND_SHOCK, (years, k))
     shocks = _correlated(z, rho) * sd
