@@ -117,8 +117,9 @@ def risk_sources(scenario: Scenario, trials: int = DEFAULT_TRIALS, jobs: int = 1
     point = _parts(gains)
     rng = np.random.default_rng(seed)
     boot = np.stack([_parts(gains[rng.integers(0, trials, trials)]) for _ in range(N_BOOTSTRAP)])
-    shares = point / point.sum(axis=1, keepdims=True)
-    boot_shares = boot / boot.sum(axis=2, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN shares when a gain never varies
+        shares = point / point.sum(axis=1, keepdims=True)
+        boot_shares = boot / boot.sum(axis=2, keepdims=True)
     se, share_se = boot.std(axis=0, ddof=1), boot_shares.std(axis=0, ddof=1)
     table = pd.DataFrame({
         "source": [name for name, _ in configs],
