@@ -43,8 +43,6 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
-from scipy import special
-from scipy.stats import qmc
 
 from ..core.inputs import StrictModel
 from .streams import Purpose, stream
@@ -163,6 +161,9 @@ def _sobol_normals(seed: int, replicate: int, dims: int, points: int) -> np.ndar
     """Normal scores of one randomised replicate: a scrambled Sobol point set (Owen's
     scrambling, seeded from the replicate's own stream), so replicates are independent and
     their means give honest standard errors."""
+    from scipy import special  # scipy.stats is slow to import: only when sampling by Sobol
+    from scipy.stats import qmc
+
     rng = stream(seed, replicate, Purpose.SOBOL_SCRAMBLE)
     u = qmc.Sobol(d=dims, scramble=True, seed=rng).random(points)
     return special.ndtri(np.clip(u, 1e-12, 1 - 1e-12))
