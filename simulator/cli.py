@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .core.errors import ScenarioError, VbcsimError
+from .core.units import parse_money_usd, parse_probability
 
 if TYPE_CHECKING:  # heavy modules are imported by the commands that use them (fast --help)
     import pandas as pd
@@ -42,6 +42,7 @@ def _jobs(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vbcsim", description="Price the provider's risk under a "
                                 "value-based (global budget) contract by Monte Carlo simulation.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("validate", help="check a scenario file")
@@ -101,9 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--term", required=True, help="dotted path, e.g. segments.ppo.budget_trend_pct")
     b.add_argument("--between", nargs=2, type=float, required=True, metavar=("LOW", "HIGH"))
     target = b.add_mutually_exclusive_group(required=True)
-    target.add_argument("--mean", type=float, metavar="USD", help="expected gain equal to this")
-    target.add_argument("--loss-probability", nargs=2, type=float, metavar=("LOSS_USD", "PROB"),
-                        help="probability of a loss larger than LOSS_USD equal to PROB")
+    target.add_argument("--mean", type=parse_money_usd, metavar="AMOUNT", help="expected gain "
+                        "equal to this, in $ millions (-50 is a $50M loss; 250k, 1500usd also read)")
+    target.add_argument("--loss-probability", nargs=2, metavar=("LOSS", "PROB"),
+                        help="chance of losing more than LOSS ($ millions, or with a unit: 250k) "
+                        "equal to PROB (0.05 or 5%%)")
     _measure_options(b, default_horizon="pv")
 
     pg = sub.add_parser("programs", help="return on care-management program designs (same paths)")
@@ -118,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("--capital", type=Path, help="file with a [capital] table (default: the scenario's)")
     cp.add_argument("--out", type=Path, help="default: RUN_DIR/capital/<capital file name, or scenario>")
     cp.add_argument("--force", action="store_true", help="replace an existing output folder")
+
+    t = sub.add_parser("tornado", help="change in expected gain as each term moves alone (stored paths)")
+    t.add_argument("run_dir", type=Path)
+    t.add_argument("--term", action="append", required=True, type=_range, metavar="PATH=LOW:HIGH",
+                   help="e.g. segments.ppo.deficit_share_pct=80:100 (give once per term)")
+    _measure_options(t, default_horizon="pv")
+    t.add_argument("--out", type=Path, help="chart file (default: RUN_DIR/tornado.png)")
 
     rp = sub.add_parser("report", help="a self-contained HTML report and an Excel workbook of a run")
     rp.add_argument("run_dir", type=Path)
@@ -176,8 +186,8 @@ def _members(args: argparse.Namespace) -> int:
 
 
 def _measure_options(p: argparse.ArgumentParser, default_horizon: str = "term") -> None:
-    p.add_argument("--horizon", default=default_horizon, help="term, pv, or a year (default: "
-                   f"{default_horizon})")
+    p.add_argument("--horizon", default=default_horizon, help="term (over the term, undiscounted), "
+                   f"pv (present value), or a year (default: {default_horizon})")
     p.add_argument("--segment", default="total", help="a segment name, or total (default)")
 
 
@@ -208,6 +218,24 @@ def _grid(text: str) -> tuple[str, list[float]]:
         return path, [float(x) for x in np.linspace(float(start), float(stop), int(n))]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected PATH=START:STOP:N, got {text!r}") from None
+
+
+def _range(text: str) -> tuple[str, tuple[float, float]]:
+    try:
+        path, spec = text.split("=")
+        low, high = spec.split(":")
+        return path, (float(low), float(high))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected PATH=LOW:HIGH, got {text!r}") from None
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("vbcsim")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -275,10 +303,6 @@ def _settle(args: argparse.Namespace) -> int:
                  f"{len(m['variants'])} variant(s) settled in {m['timings_s']['total']:.1f} s")
 
 
-COLUMNS = {"mean": "mean", "sd": "sd", "p_loss": "P(loss)", "var_95": "VaR95",
-           "tvar_95": "TVaR95", "var_99_5": "VaR99.5", "tvar_99_5": "TVaR99.5"}
-
-
 def _stored(run_dir: Path):
     from .run import open_run
 
@@ -288,19 +312,15 @@ def _stored(run_dir: Path):
 def _compare(args: argparse.Namespace) -> int:
     from .analysis.compare import compare
 
+    from .analysis.tables import compare_text
+
     stored = _stored(args.run_dir)
     settlement = stored.settlement
     try:
         table = compare(settlement, args.variants or None, args.base, args.horizon, args.segment)
-    except KeyError as err:
+    except (KeyError, ValueError) as err:
         raise VbcsimError(str(err).strip("'\"")) from None
-    money = table.measure != "p_loss"
-    shown = table.copy()
-    for col in ("value", "mc_se", "diff", "diff_se_common", "diff_se_independent"):
-        shown[col] = [f"{v / 1e6:,.2f}" if m else f"{v:.2%}" for v, m in zip(table[col], money)]
-    print(f"{args.segment}, horizon {args.horizon}; $ millions; differences to '{args.base}', "
-          "with their standard errors on the common paths and as if independent:")
-    print(shown.to_string(index=False))
+    print(compare_text(table, args.segment, args.horizon, args.base))
     if stored.scenario.capital is not None:
         from .capital.stored import capital_summary, capital_table
         from .run import stored_contracts
@@ -317,17 +337,22 @@ def _evaluator(args: argparse.Namespace):
     from .analysis.sweep import Evaluator
 
     stored = _stored(args.run_dir)
-    return Evaluator(stored.experience, stored.scenario.contract,
-                     stored.scenario.valuation.discount_rate_pct, str(args.horizon), args.segment)
+    try:
+        return Evaluator(stored.experience, stored.scenario.contract,
+                         stored.scenario.valuation.discount_rate_pct, str(args.horizon), args.segment)
+    except ValueError as err:
+        raise VbcsimError(str(err)) from None
 
 
 def _sweep(args: argparse.Namespace) -> int:
     from .analysis.plots import sweep_frontier
     from .rundir import RunFolder
     from .analysis.sweep import sweep
+    from .analysis.tables import sweep_text
 
+    evaluator = _evaluator(args)
     try:
-        table = sweep(_evaluator(args), dict(args.term))
+        table = sweep(evaluator, dict(args.term))
     except ValueError as err:
         raise VbcsimError(str(err)) from None
     slug = "_x_".join(p.split(".")[-1] if p.split(".")[1] == "*" else ".".join(p.split(".")[1:])
@@ -336,50 +361,65 @@ def _sweep(args: argparse.Namespace) -> int:
     table.to_csv(folder.path("sweep.csv"), index=False, float_format="%.6g")
     sweep_frontier(table).savefig(folder.path("frontier.png"), dpi=110)
     out = folder.complete()
-    print(table.to_string(index=False, float_format=lambda x: f"{x:,.4g}"))
-    for note in table.attrs["notes"]:
-        print(note)
+    print(sweep_text(table, [p for p, _ in args.term], args.horizon, args.segment))
     print(f"results: {out}")
     return 0
 
 
 def _breakeven(args: argparse.Namespace) -> int:
-    from .analysis.sweep import breakeven, loss_probability_statistic, mean_statistic
+    from .analysis import sweep as sw
+    from .analysis.tables import breakeven_text
+    from .core.units import money_m, percent, usd_m
 
     if args.mean is not None:
-        statistic, target, what = mean_statistic, args.mean, f"expected gain = {args.mean:,.0f}"
+        statistic, target, show = sw.mean_statistic, args.mean, money_m
+        what = f"an expected gain of {usd_m(args.mean)}"
     else:
-        loss, prob = args.loss_probability
-        statistic, target = loss_probability_statistic(loss), prob
-        what = f"P(loss > {loss:,.0f}) = {prob:g}"
+        try:
+            loss, prob = parse_money_usd(args.loss_probability[0]), parse_probability(args.loss_probability[1])
+        except argparse.ArgumentTypeError as err:
+            raise VbcsimError(f"--loss-probability: {err}") from None
+        statistic, target, show = sw.loss_probability_statistic(loss), prob, percent
+        what = f"a {percent(prob)} chance of losing more than {usd_m(loss)}"
+    evaluator = _evaluator(args)
+    solve = sw.breakeven_on_grid if sw.is_attachment(args.term) else sw.breakeven
     try:
-        result = breakeven(_evaluator(args), args.term, tuple(args.between), statistic, target)
+        result = solve(evaluator, args.term, tuple(args.between), statistic, target, show=show)
     except ValueError as err:
         raise VbcsimError(str(err)) from None
-    print(f"{args.term} = {result.value:.6g} gives {what} ({args.segment}, horizon {args.horizon}); "
-          f"95% interval from the Monte Carlo error: [{result.ci_low:.6g}, {result.ci_high:.6g}]")
-    for note in result.notes:
-        print(note)
+    print(breakeven_text(result, what, show, args.segment, args.horizon))
     return 0
 
 
 def _programs(args: argparse.Namespace) -> int:
     from .analysis.roi import compare_designs
+    from .analysis.tables import programs_text
     from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario).with_run(trials=args.trials, engine=args.engine)
     jobs = (os.cpu_count() or 1) if args.jobs == -1 else args.jobs
     table, seconds = compare_designs(scenario, jobs=jobs)
-    shown = table.copy()
-    for col in ("program_cost_usd", "mean_gain_usd", "delta_mean_usd", "delta_mean_se",
-                "delta_tvar_95_usd", "delta_tvar_95_se"):
-        shown[col] = [f"{v / 1e6:,.2f}" for v in table[col]]
-    print(f"Program designs, {scenario.run.trials} trials, gain over the term in $ millions; "
-          "differences to no program on the same paths (standard errors):")
-    print(shown.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+    print(programs_text(table, scenario.run.trials))
     total = seconds["simulate"]
     print(f"discrete-event model: {seconds['discrete_event']:.1f} s of {total:.1f} s simulating "
           f"({seconds['discrete_event'] / total:.0%})")
+    return 0
+
+
+def _tornado(args: argparse.Namespace) -> int:
+    from .analysis.plots import tornado_chart
+    from .analysis.sweep import tornado
+    from .analysis.tables import tornado_text
+
+    evaluator = _evaluator(args)
+    try:
+        table = tornado(evaluator, dict(args.term))
+    except ValueError as err:
+        raise VbcsimError(str(err)) from None
+    out = args.out or args.run_dir / "tornado.png"
+    tornado_chart(table).savefig(out, dpi=110)
+    print(tornado_text(table, args.horizon, args.segment))
+    print(f"chart: {out}")
     return 0
 
 
@@ -410,34 +450,10 @@ def _app(args: argparse.Namespace) -> int:
 
 
 def format_headline(summary: pd.DataFrame, title: str) -> str:
-    """The summary a user reads after a run, in $ millions with standard errors:
-    the base contract by segment (term and present value), then every variant in total."""
-    from .analysis.risk import headline
+    """The summary a user reads after a run (``analysis.tables.headline_text``)."""
+    from .analysis.tables import headline_text
 
-    lines = [title]
-    header = f"{'':<16}" + "".join(f"{c:>18}" for c in COLUMNS.values())
-    for horizon, label in (("term", "over the term, undiscounted"), ("pv", "present value")):
-        lines += [f"\nProvider gain (+) / loss (-) {label}, contract 'base', $ millions "
-                  "(Monte Carlo standard error):", header]
-        table = headline(summary, "base", horizon)
-        lines += [_row(seg, row) for seg, row in table.iterrows()]
-    variants = list(dict.fromkeys(summary.variant))
-    if len(variants) > 1:
-        lines += ["\nAll contract variants, total over the term (same simulated paths):", header]
-        lines += [_row(v, headline(summary, v, "term").loc["total"]) for v in variants]
-    lines.append("\nVaR/TVaR are losses: a VaR95 of 5.00 means a 5% chance of losing more than "
-                 "$5.00M. n/a: too few trials in the tail for a standard error.")
-    return "\n".join(lines)
-
-
-def _row(label: str, row: pd.Series) -> str:
-    cells = [_cell(row[("value", k)], row[("mc_se", k)], percent=k == "p_loss") for k in COLUMNS]
-    return f"{label:<16}" + "".join(f"{c:>18}" for c in cells)
-
-
-def _cell(value: float, se: float, percent: bool) -> str:
-    fmt = (lambda x: f"{x:.1%}") if percent else (lambda x: f"{x / 1e6:,.2f}")
-    return f"{fmt(value)} ({'n/a' if math.isnan(se) else fmt(se)})"
+    return headline_text(summary, title)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -456,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         commands = {"programs": _programs, "settle": _settle, "compare": _compare, "sweep": _sweep,
                     "breakeven": _breakeven, "report": _report, "run": _run, "capital": _capital,
-                    "calibrate": _calibrate, "members": _members, "app": _app}
+                    "calibrate": _calibrate, "members": _members, "app": _app, "tornado": _tornado}
         return commands[args.command](args)
     except VbcsimError as err:
         print(f"vbcsim: error: {err}" if "\n" not in str(err) else f"vbcsim: error:\n{err}",

@@ -19,8 +19,27 @@ from .risk import gain_horizons, risk_measures
 COMPARE_MEASURES = ("mean", "sd", "p_loss", "p5", "var_95", "tvar_95", "var_99_5", "tvar_99_5")
 
 
+def check_view(years: list, segments: list, horizon: str, segment: str) -> None:
+    """Refuse an unknown horizon or segment with one line saying what there is.
+
+    Raises
+    ------
+    ValueError
+        ``horizon`` is not ``term``, ``pv`` or one of ``years``, or ``segment`` is
+        not one of ``segments`` or ``total``.
+    """
+    horizons = ["term", "pv", *(str(y) for y in years)]
+    if str(horizon) not in horizons:
+        raise ValueError(f"unknown horizon {horizon!r}: use term (undiscounted), pv (present value) "
+                         f"or a year {horizons[2]}-{horizons[-1]}")
+    if segment not in [*segments, "total"]:
+        raise ValueError(f"unknown segment {segment!r}: use one of {', '.join(segments)} or total")
+
+
 def horizon_gains(settlement: xr.Dataset, horizon: str = "term", segment: str = "total") -> xr.DataArray:
     """Provider gains of every variant for one horizon and segment, dims (trial, variant)."""
+    check_view(list(settlement["year"].values), [str(s) for s in settlement["segment"].values],
+               horizon, segment)
     return gain_horizons(settlement).sel(horizon=str(horizon), segment=segment).transpose("trial", "variant")
 
 

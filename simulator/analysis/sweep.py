@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from scipy import optimize
 
 from .risk import Z95, risk_measures
-from .compare import horizon_gains
+from .compare import check_view, horizon_gains
 from ..settlement.contract import Contract, fixed_premium_notes
 from ..core.inputs import validation_problems
 from ..settlement.rules import settle
@@ -56,6 +56,14 @@ class Evaluator:
     horizon: str = "pv"
     segment: str = "total"
 
+    def __post_init__(self) -> None:
+        check_view(list(self.experience["year"].values),
+                   [str(s) for s in self.experience["segment"].values], self.horizon, self.segment)
+
+    def attachments(self) -> list[float]:
+        """The stop-loss attachments the stored experience holds the excess cost at, ascending."""
+        return sorted(float(a) for a in self.experience["attachment"].values)
+
     def gains(self, contracts: dict[str, Contract]) -> np.ndarray:
         """(trial, variant) gains of the given contracts."""
         settled = settle(self.experience, contracts, self.discount_rate_pct, outputs=("provider_gain_usd",))
@@ -78,6 +86,10 @@ def sweep(evaluator: Evaluator, grid: dict[str, list[float]]) -> pd.DataFrame:
         ``p_loss``, ``var_95``, ``tvar_95``, ``tvar_95_se`` and ``on_frontier``
         (no other point has a higher mean and a lower TVaR 95%).
     """
+    asked, grid = grid, {path: on_stored_grid(evaluator, path, values) for path, values in grid.items()}
+    notes = [f"{path}: searched on the {len(grid[path])} attachments this run stored between "
+             f"{min(values):,.0f} and {max(values):,.0f} (the excess cost is known only there)"
+             for path, values in asked.items() if grid[path] != list(values)]
     paths = list(grid)
     points = list(itertools.product(*grid.values()))
     contracts = {f"p{i:04d}": evaluator.with_terms(dict(zip(paths, p))) for i, p in enumerate(points)}
@@ -89,8 +101,39 @@ def sweep(evaluator: Evaluator, grid: dict[str, list[float]]) -> pd.DataFrame:
     table["var_95"] = m["var_95"][0]
     table["tvar_95"], table["tvar_95_se"] = m["tvar_95"]
     table["on_frontier"] = _frontier(table["mean"].values, table["tvar_95"].values)
-    table.attrs["notes"] = fixed_premium_notes(evaluator.base, contracts.values())
+    table.attrs["notes"] = notes + list(fixed_premium_notes(evaluator.base, contracts.values()))
     return table
+
+
+def is_attachment(path: str) -> bool:
+    """Whether a term path names a specific stop-loss attachment (priced only where stored)."""
+    return path.endswith("stop_loss.attachment_usd")
+
+
+def on_stored_grid(evaluator: Evaluator, path: str, values: list[float]) -> list[float]:
+    """``values``, or for a stop-loss attachment not all stored, the stored ones in their range.
+
+    The excess cost above an attachment is known only at the attachments the run
+    recorded, so a grid of attachments is searched on those.
+
+    Raises
+    ------
+    ValueError
+        No stored attachment lies in the range of ``values``.
+    """
+    if not is_attachment(path) or all(v in evaluator.attachments() for v in values):
+        return list(values)
+    return stored_between(evaluator, path, min(values), max(values))
+
+
+def stored_between(evaluator: Evaluator, path: str, low: float, high: float) -> list[float]:
+    """The stored attachments from ``low`` to ``high``; a ValueError naming them if there are none."""
+    stored = evaluator.attachments()
+    inside = [a for a in stored if low <= a <= high]
+    if not inside:
+        raise ValueError(f"{path}: no stored attachment between {low:,.0f} and {high:,.0f}; "
+                         f"this run holds {', '.join(f'{a:,.0f}' for a in stored)}")
+    return inside
 
 
 def _frontier(mean: np.ndarray, tail: np.ndarray) -> np.ndarray:
@@ -115,6 +158,46 @@ def loss_probability_statistic(threshold_usd: float) -> Statistic:
 
 
 @dataclass(frozen=True)
+class GridBreakeven:
+    """Where a target is met on a grid of stored values (stop-loss attachments).
+
+    ``points`` holds (value, statistic, standard error) at every stored value in the
+    bounds; ``below``/``above`` are the neighbouring values whose statistics lie on
+    either side of the target, in ascending order of value.
+    """
+
+    term: str
+    target: float
+    points: list[tuple[float, float, float]]
+    below: float
+    above: float
+    notes: tuple[str, ...] = ()
+
+
+def breakeven_on_grid(evaluator: Evaluator, path: str, bounds: tuple[float, float],
+                      statistic: Statistic, target: float, show: Callable[[float], str] = "{:g}".format
+                      ) -> GridBreakeven:
+    """The neighbouring stored values of a term between which ``statistic`` crosses ``target``.
+
+    Raises
+    ------
+    ValueError
+        No stored value in the bounds, or the target is not crossed between them.
+    """
+    values = stored_between(evaluator, path, min(bounds), max(bounds))
+    contracts = {f"p{i:04d}": evaluator.with_terms({path: v}) for i, v in enumerate(values)}
+    gains = evaluator.gains(contracts)
+    points = [(v, *statistic(gains[:, i])) for i, v in enumerate(values)]
+    for (v0, s0, _), (v1, s1, _) in zip(points, points[1:]):
+        if (s0 - target) * (s1 - target) <= 0:
+            notes = fixed_premium_notes(evaluator.base, contracts.values())
+            return GridBreakeven(path, target, points, v0, v1, tuple(notes))
+    shown = ", ".join(f"{v:,.0f} ({show(s)})" for v, s, _ in points)
+    raise ValueError(f"{path}: the target {show(target)} is not reached on the stored attachments "
+                     f"between {bounds[0]:,.0f} and {bounds[1]:,.0f}: {shown}")
+
+
+@dataclass(frozen=True)
 class Breakeven:
     term: str
     value: float
@@ -125,13 +208,18 @@ class Breakeven:
 
 
 def breakeven(evaluator: Evaluator, path: str, bounds: tuple[float, float], statistic: Statistic,
-              target: float) -> Breakeven:
+              target: float, show: Callable[[float], str] = "{:g}".format) -> Breakeven:
     """The value of one term at which ``statistic`` of the gains equals ``target``.
 
     The confidence interval (95%) is where the statistic's own Monte Carlo
     interval contains the target: the roots of ``statistic -/+ 1.96 se = target``;
-    an end that falls outside ``bounds`` is reported as NaN.
+    an end that falls outside ``bounds`` is reported as NaN. ``show`` writes a value
+    of the statistic in the messages (e.g. ``core.units.money_m``).
     """
+    if is_attachment(path):
+        raise ValueError(f"{path}: an attachment is priced only where the run stored it; "
+                         "use breakeven_on_grid")
+
     def at(value: float) -> tuple[float, float]:
         return statistic(evaluator.gains({"x": evaluator.with_terms({path: value})})[:, 0])
 
@@ -148,8 +236,8 @@ def breakeven(evaluator: Evaluator, path: str, bounds: tuple[float, float], stat
     value = root(0.0)
     if math.isnan(value):
         low, high = at(bounds[0])[0], at(bounds[1])[0]
-        raise ValueError(f"{path}: the target {target:g} is not reached between {bounds[0]:g} "
-                         f"({low:g}) and {bounds[1]:g} ({high:g}); widen the bounds")
+        raise ValueError(f"{path}: the target {show(target)} is not reached between {bounds[0]:g} "
+                         f"({show(low)}) and {bounds[1]:g} ({show(high)}); widen the bounds")
     ends = sorted((root(-Z95), root(Z95)), key=lambda x: (math.isnan(x), x))
     notes = fixed_premium_notes(evaluator.base, [evaluator.with_terms({path: value})])
     return Breakeven(path, value, *_ci(ends, value), target=target, notes=tuple(notes))

@@ -60,6 +60,13 @@ def money_m(usd: float, se: float | None = None, sign: bool = False) -> str:
     return f"{text} ({'n/a' if _missing(se) else f'{se / USD_PER_MILLION:,.2f}'})"
 
 
+def usd_m(usd: float) -> str:
+    """An amount in words-ready form, sign first: ``-$50.00M``, ``$2.50M``."""
+    if _missing(usd):
+        return "n/a"
+    return f"{'-' if usd < 0 else ''}${abs(usd) / USD_PER_MILLION:,.2f}M"
+
+
 def percent(p: float, se: float | None = None, digits: int = 1) -> str:
     """A probability ``p`` (0-1) in percent, its standard error in brackets if given.
 
@@ -91,7 +98,7 @@ def measure_label(measure: str) -> str:
         return MEASURE_WORDS[measure]
     over = re.fullmatch(r"p_loss_over_(\d+)", measure)
     if over:
-        return f"chance of losing more than ${money_m(float(over.group(1)))}M"
+        return f"chance of losing more than {usd_m(float(over.group(1)))}"
     disparity = re.fullmatch(r"disparity_(.+)_mean", measure)
     if disparity:
         return f"expected disparity, {disparity.group(1)}"

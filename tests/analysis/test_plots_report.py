@@ -59,7 +59,7 @@ def test_report_is_one_self_contained_page_and_a_workbook(stored, capsys):
 def test_cli_compare_sweep_and_breakeven(stored, capsys):
     assert main(["compare", str(stored)]) == 0
     out = capsys.readouterr().out
-    assert "ppo_80_percent" in out and "diff_se_common" in out
+    assert "ppo_80_percent" in out and "se, common paths" in out
     assert main(["sweep", str(stored), "--term", "segments.ppo.surplus_share_pct=50:100:3"]) == 0
     folder = stored / "sweeps" / "ppo.surplus_share_pct"
     assert (folder / "sweep.csv").exists() and (folder / "frontier.png").exists()

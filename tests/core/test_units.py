@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from simulator.core.units import (horizon_label, measure_label, measure_value, money_m,
+from simulator.core.units import (horizon_label, measure_label, measure_value, money_m, usd_m,
                                   parse_money_usd, parse_probability, percent)
 
 
@@ -27,6 +27,7 @@ def test_measures_in_words_and_their_units():
     assert measure_label("p_loss") == "chance of a loss"
     assert measure_label("var_99_5") == "VaR 99.5%"
     assert measure_label("p_loss_over_50000000") == "chance of losing more than $50.00M"
+    assert usd_m(-50e6) == "-$50.00M" and usd_m(2.5e6) == "$2.50M"
     assert measure_value("p_loss", 0.882, 0.01) == "88.2% (1.0%)"
     assert measure_value("var_95", 7.677e7, 1e6) == "76.77 (1.00)"
 
