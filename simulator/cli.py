@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--force", action="store_true")
 
     b = sub.add_parser("breakeven", help="solve for the value of one term that meets a target")
+    b._negative_number_matcher = re.compile(r"^-\.?\d")  # -50M is an amount (Python 3.13's rule)
     b.add_argument("run_dir", type=Path)
     b.add_argument("--term", required=True, help="dotted path, e.g. segments.ppo.budget_trend_pct")
     b.add_argument("--between", nargs=2, type=float, required=True, metavar=("LOW", "HIGH"))
