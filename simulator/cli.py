@@ -297,7 +297,8 @@ def _show(result, quiet: bool, title: str, extra: str = "") -> int:
 def _settle(args: argparse.Namespace) -> int:
     from .run import settle_stored_run
 
-    result = settle_stored_run(args.run_dir, args.contract, args.out, force=args.force)
+    with _busy(f"settling {args.contract} on {args.run_dir}"):
+        result = settle_stored_run(args.run_dir, args.contract, args.out, force=args.force)
     m = result.manifest
     for note in m["notes"]:
         print(note)
@@ -305,10 +306,18 @@ def _settle(args: argparse.Namespace) -> int:
                  f"{len(m['variants'])} variant(s) settled in {m['timings_s']['total']:.1f} s")
 
 
+def _busy(label: str):
+    """A line saying what a command is doing and, after, how long it took (on a terminal)."""
+    from .core.progress import phase
+
+    return phase(label, enabled=sys.stderr.isatty())
+
+
 def _stored(run_dir: Path):
     from .run import open_run
 
-    return open_run(run_dir)
+    with _busy(f"reading {run_dir}"):
+        return open_run(run_dir)
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -319,7 +328,8 @@ def _compare(args: argparse.Namespace) -> int:
     stored = _stored(args.run_dir)
     settlement = stored.settlement
     try:
-        table = compare(settlement, args.variants or None, args.base, args.horizon, args.segment)
+        with _busy("comparing variants (bootstrap of the differences' errors)"):
+            table = compare(settlement, args.variants or None, args.base, args.horizon, args.segment)
     except (KeyError, ValueError) as err:
         raise VbcsimError(str(err).strip("'\"")) from None
     print(compare_text(table, args.segment, args.horizon, args.base))
@@ -354,7 +364,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
     evaluator = _evaluator(args)
     try:
-        table = sweep(evaluator, dict(args.term))
+        with _busy("settling the grid"):
+            table = sweep(evaluator, dict(args.term))
     except ValueError as err:
         raise VbcsimError(str(err)) from None
     slug = "_x_".join(p.split(".")[-1] if p.split(".")[1] == "*" else ".".join(p.split(".")[1:])
@@ -386,7 +397,8 @@ def _breakeven(args: argparse.Namespace) -> int:
     evaluator = _evaluator(args)
     solve = sw.breakeven_on_grid if sw.is_attachment(args.term) else sw.breakeven
     try:
-        result = solve(evaluator, args.term, tuple(args.between), statistic, target, show=show)
+        with _busy(f"solving for {args.term}"):
+            result = solve(evaluator, args.term, tuple(args.between), statistic, target, show=show)
     except ValueError as err:
         raise VbcsimError(str(err)) from None
     print(breakeven_text(result, what, show, args.segment, args.horizon))
@@ -400,7 +412,7 @@ def _programs(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario).with_run(trials=args.trials, engine=args.engine)
     jobs = (os.cpu_count() or 1) if args.jobs == -1 else args.jobs
-    table, seconds = compare_designs(scenario, jobs=jobs)
+    table, seconds = compare_designs(scenario, jobs=jobs, progress=True)
     print(programs_text(table, scenario.run.trials))
     total = seconds["simulate"]
     print(f"discrete-event model: {seconds['discrete_event']:.1f} s of {total:.1f} s simulating "
@@ -415,11 +427,17 @@ def _tornado(args: argparse.Namespace) -> int:
 
     evaluator = _evaluator(args)
     try:
-        table = tornado(evaluator, dict(args.term))
+        with _busy(f"settling {2 * len(args.term) + 1} contracts"):
+            table = tornado(evaluator, dict(args.term))
     except ValueError as err:
         raise VbcsimError(str(err)) from None
-    out = args.out or args.run_dir / "tornado.png"
-    tornado_chart(table).savefig(out, dpi=110)
+    import io
+
+    from .core.nofollow import write_bytes_nofollow
+
+    png = io.BytesIO()
+    tornado_chart(table).savefig(png, format="png", dpi=110)
+    out = write_bytes_nofollow(args.out or args.run_dir / "tornado.png", png.getvalue())
     print(tornado_text(table, args.horizon, args.segment))
     print(f"chart: {out}")
     return 0
@@ -428,7 +446,8 @@ def _tornado(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .analysis.report import write_report
 
-    page, workbook = write_report(args.run_dir, args.out)
+    with _busy("writing the report (charts, differences, workbook)"):
+        page, workbook = write_report(args.run_dir, args.out)
     print(f"report: {page}\nworkbook: {workbook}")
     return 0
 

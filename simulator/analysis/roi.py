@@ -24,8 +24,8 @@ from ..settlement.rules import settle
 N_BOOTSTRAP = 200
 
 
-def compare_designs(scenario: Scenario, jobs: int = 1, horizon: str = "term", seed: int = 0
-                    ) -> tuple[pd.DataFrame, dict[str, float]]:
+def compare_designs(scenario: Scenario, jobs: int = 1, horizon: str = "term", seed: int = 0,
+                    progress: bool = False) -> tuple[pd.DataFrame, dict[str, float]]:
     """Program cost, change in expected gain and in TVaR 95% against no program, per design.
 
     Returns
@@ -36,12 +36,14 @@ def compare_designs(scenario: Scenario, jobs: int = 1, horizon: str = "term", se
         standard errors on the common paths, ``gross_savings_per_dollar`` (change in
         expected gain before the program's cost, per dollar of cost) and
         ``tail_reduction_per_dollar``; and the seconds spent in simulation and in the
-        discrete-event model.
+        discrete-event model. ``progress``: a progress bar per design on standard error.
     """
     gains, costs, seconds = {}, {}, {"simulate": 0.0, "discrete_event": 0.0}
-    for name, design in scenario.designs().items():
+    designs = scenario.designs()
+    for i, (name, design) in enumerate(designs.items(), start=1):
         t0 = time.perf_counter()
-        experience = simulate_experience(design, jobs=jobs)
+        experience = simulate_experience(design, jobs=jobs, progress=progress,
+                                         label=f"design {i} of {len(designs)}, '{name}'")
         seconds["simulate"] += time.perf_counter() - t0
         settled = settle(experience, {"base": design.contract}, design.valuation.discount_rate_pct,
                          outputs=("provider_gain_usd",))

@@ -75,8 +75,8 @@ def member_years(scenario: Scenario, n_trials: int) -> int:
 
 
 def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | None = None,
-                        progress: bool = False, on_block: Callable[[int], None] | None = None
-                        ) -> xr.Dataset:
+                        progress: bool = False, on_block: Callable[[int], None] | None = None,
+                        label: str = "simulating trials") -> xr.Dataset:
     """Stage 1: simulate ``scenario.run.trials`` trials and return the experience dataset.
 
     Parameters
@@ -88,15 +88,21 @@ def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | N
     store
         Checkpoint store: blocks it already holds are not simulated again.
     progress
-        Show a progress line with an ETA on standard error.
+        Show a progress bar with an ETA on standard error (start-up, which compiles the
+        kernel on first use, is reported on its own line).
     on_block
         Called with each finished block's index (after it is stored).
+    label
+        What the progress bar says it is doing.
     """
     blocks = trial_blocks(scenario.run.trials, trials_per_block(scenario))
     done = store.finished() if store is not None else {}
     todo = [i for i in range(len(blocks)) if i not in done]
-    bar = Progress(scenario.run.trials, "simulating trials", enabled=progress)
-    bar.advance(sum(len(blocks[i]) for i in done))
+    # Start-up (workers, the program model, compiling the kernel on first use) is announced
+    # on its own line and left out of the ETA, which is measured from the first results.
+    bar = Progress(scenario.run.trials, label, enabled=progress, initial=sum(len(blocks[i]) for i in done),
+                   preamble=f"starting: workers, program model, the {resolve_engine(scenario)[0]} "
+                            "engine's kernel (compiled on first use, then cached)" if todo else None)
     try:
         for index, block in _run(scenario, [(i, blocks[i]) for i in todo], jobs):
             if store is not None:
