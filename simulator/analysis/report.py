@@ -27,6 +27,7 @@ from .report_template import render
 from .risk import headline
 from .tables import term_value
 from .workbook import workbook_bytes
+from ..core.errors import RunError
 from ..core.nofollow import write_bytes_nofollow
 from ..core.units import (NOTE_SE, NOTE_TAIL, horizon_label, measure_label, money_m, percent,
                           usd_m)
@@ -61,15 +62,15 @@ def cards(summary: pd.DataFrame, base: str = "base") -> list[dict[str, str]]:
     return [
         {"label": "Expected result over the term", "value": usd_m(mean),
          "tone": "loss" if mean < 0 else "gain",
-         "detail": f"± {money_m(mean_se)} $M standard error; present value {usd_m(pv)}"},
+         "detail": f"± {usd_m(mean_se)} standard error; present value {usd_m(pv)}"},
         {"label": "Chance of a loss over the term", "value": percent(p_loss), "tone": "",
          "detail": f"± {percent(p_se)} standard error"},
         {"label": "A bad year (1 in 20)", "value": usd_m(-year_var), "tone": "loss",
          "detail": f"a loss larger than this in 1 year in 20 (VaR 95% of {worst}, the worst "
-                   f"year; ± {money_m(year_se)} $M)"},
+                   f"year; ± {usd_m(year_se)})"},
         {"label": "A bad term (1 in 20)", "value": usd_m(-term_var), "tone": "loss",
          "detail": f"a loss larger than this over the term 1 time in 20 (VaR 95%, ± "
-                   f"{money_m(term_se)} $M); the worst 5% average {usd_m(-tvar)}"},
+                   f"{usd_m(term_se)}); the worst 5% average {usd_m(-tvar)}"},
     ]
 
 
@@ -89,7 +90,7 @@ def sentences(summary: pd.DataFrame, comparison: pd.DataFrame | None,
             diff = comparison[(comparison.variant == variant) & (comparison.measure == "mean")].iloc[0]
             better = "better" if diff["diff"] >= 0 else "worse"
             text += (f"; {usd_m(abs(diff['diff']))} {better} than '{base}' on average "
-                     f"(± {money_m(diff['diff_se_common'])} $M on the same paths)")
+                     f"(± {usd_m(diff['diff_se_common'])} on the same paths)")
         out.append(text + ".")
     return out
 
@@ -173,6 +174,10 @@ def _flat(data: dict, prefix: str = "") -> dict:
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> tuple[Path, Path]:
     """Write ``report.html`` and ``summary.xlsx`` (beside it) for the run in ``run_dir``."""
     run_dir = Path(run_dir)
+    needed = [run_dir / name for name in ("manifest.json", "scenario.toml", "summary.csv", "settlement.nc")]
+    missing = [str(p) for p in needed if not p.is_file()]
+    if missing:
+        raise RunError(f"{run_dir} is not a complete vbcsim run (missing {', '.join(missing)})")
     manifest = json.loads((run_dir / "manifest.json").read_text())
     scenario = load_scenario(run_dir / "scenario.toml")
     summary = pd.read_csv(run_dir / "summary.csv", dtype={"horizon": str})
