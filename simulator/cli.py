@@ -322,7 +322,6 @@ def _stored(run_dir: Path):
 
 def _compare(args: argparse.Namespace) -> int:
     from .analysis.compare import compare
-
     from .analysis.tables import compare_text
 
     stored = _stored(args.run_dir)
@@ -389,7 +388,8 @@ def _breakeven(args: argparse.Namespace) -> int:
         what = f"an expected gain of {usd_m(args.mean)}"
     else:
         try:
-            loss, prob = parse_money_usd(args.loss_probability[0]), parse_probability(args.loss_probability[1])
+            loss = parse_money_usd(args.loss_probability[0])
+            prob = parse_probability(args.loss_probability[1])
         except argparse.ArgumentTypeError as err:
             raise VbcsimError(f"--loss-probability: {err}") from None
         statistic, target, show = sw.loss_probability_statistic(loss), prob, percent

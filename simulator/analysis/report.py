@@ -214,7 +214,8 @@ def _context(run_dir, scenario, manifest, summary, settlement, comparison, descr
     shown = {k: v for k, v in manifest.items() if k != "scenario"}
     return {"sources": Markup(risk_sources_section(summary)), "title": scenario.name, "description": scenario.description.strip(), "base": "base",
             "meta": f"{manifest['trials']:,} trials, seed {manifest['seed']}, {manifest.get('engine', '')} "
-                    f"engine; created {manifest['created_utc']} with vbcsim {manifest['versions']['vbcsim']}.",
+                    f"engine; created {manifest['created_utc']} with vbcsim "
+                    f"{manifest['versions']['vbcsim']}.",
             "cards": cards(summary), "sentences": sentences(summary, comparison, descriptions),
             "notes": f"Gains are positive, losses negative; $ millions. {NOTE_TAIL} {NOTE_SE}",
             "tables": tables, "charts": charts, "assumptions": assumptions(scenario),

@@ -64,7 +64,8 @@ def test_report_opens_with_the_answer_in_dollars_and_percents(reported):
     assert page.index(usd_m(-base["var_95"])) < first_table
     sentences = [html.unescape(s) for s in re.findall(r"<li>(.*?)</li>", page[:first_table], flags=re.S)]
     assert len(sentences) == 2
-    assert sentences[0].startswith("'base'") and ("better than" in sentences[1] or "worse than" in sentences[1])
+    assert sentences[0].startswith("'base'")
+    assert "better than 'base'" in sentences[1] or "worse than 'base'" in sentences[1]
 
 
 def test_report_numbers_carry_units_and_labels_are_words(reported):
