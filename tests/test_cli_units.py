@@ -145,3 +145,30 @@ def test_run_headline_uses_words_and_units(ref, capsys):
     _readable(text)
     for words in ("expected gain", "chance of a loss", "VaR 95%", "TVaR 99.5%"):
         assert words in text
+
+
+def test_readme_says_how_to_put_vbcsim_on_the_path_before_the_tour():
+    # was: after `make demo`, `vbcsim` was not on the PATH and the README did not say why
+    text = (ROOT / "README.md").read_text()
+    activate = text.index(". .venv/bin/activate")
+    assert activate < text.index("## A five-minute tour")
+    assert ".venv/bin/vbcsim" in text[:text.index("## A five-minute tour")]
+
+
+def test_readme_tour_runs_as_written(tmp_path, monkeypatch, capsys):
+    """The tour's commands, in a scratch folder; ``run`` with fewer trials appended (the
+    last value of an option wins), so the suite stays fast."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scenarios").symlink_to(ROOT / "scenarios")
+    for argv in _readme_commands("## A five-minute tour"):
+        argv = argv[:argv.index(">")] if ">" in argv else argv
+        if argv[0] == "run":
+            argv += ["--trials", "6", "--engine", "cohort", "--quiet"]
+        assert main(argv) == 0, (argv, capsys.readouterr())
+    assert (tmp_path / "results" / "ref" / "manifest.json").is_file()
+
+
+def test_tornado_over_an_attachment_not_stored_is_one_line(ref, capsys):
+    err = _out(capsys, ["tornado", str(ref), "--term",
+                        "segments.ppo.stop_loss.attachment_usd=120000:500000"], code=1)
+    assert err.count("\n") == 1 and "this run holds 100,000, 150,000" in err

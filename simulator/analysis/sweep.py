@@ -253,6 +253,11 @@ def _ci(ends: list[float], value: float) -> tuple[float, float]:
 def tornado(evaluator: Evaluator, ranges: dict[str, tuple[float, float]]) -> pd.DataFrame:
     """Change in expected gain when each term moves to its low and high value alone."""
     contracts = {"base": evaluator.base}
+    for path, ends in ranges.items():
+        stored = evaluator.attachments()
+        if is_attachment(path) and not all(v in stored for v in ends):
+            raise ValueError(f"{path}: an attachment is priced only where the run stored it; "
+                             f"this run holds {', '.join(f'{a:,.0f}' for a in stored)}")
     for i, (path, (low, high)) in enumerate(ranges.items()):
         contracts[f"low{i}"] = evaluator.with_terms({path: low})
         contracts[f"high{i}"] = evaluator.with_terms({path: high})
