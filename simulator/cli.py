@@ -102,7 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     b._negative_number_matcher = re.compile(r"^-\.?\d")  # -50M is an amount (Python 3.13's rule)
     b.add_argument("run_dir", type=Path)
     b.add_argument("--term", required=True, help="dotted path, e.g. segments.ppo.budget_trend_pct")
-    b.add_argument("--between", nargs=2, type=float, required=True, metavar=("LOW", "HIGH"))
+    b.add_argument("--between", nargs=2, type=float, required=True, metavar=("LOW", "HIGH"),
+                   help="values of the term to search between, in the unit its name carries "
+                   "(_usd: dollars, _pct: percent, _pmpm: dollars per member per month)")
     target = b.add_mutually_exclusive_group(required=True)
     target.add_argument("--mean", type=parse_money_usd, metavar="AMOUNT", help="expected gain "
                         "equal to this, in $ millions (-50 is a $50M loss; 250k, 1500usd also read)")
