@@ -6,7 +6,9 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,7 @@ if TYPE_CHECKING:  # heavy modules are imported by the commands that use them (f
     import pandas as pd
 
 EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70  # an error vbcsim did not foresee (EX_SOFTWARE): a bug to report
 
 
 def _positive_int(text: str) -> int:
@@ -44,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vbcsim", description="Price the provider's risk under a "
                                 "value-based (global budget) contract by Monte Carlo simulation.")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("validate", help="check a scenario file")
@@ -76,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--sources-trials", type=_non_negative_int, default=None, metavar="N",
                    help="trials of the decomposition of the risk by source (cohort engine, one run "
                         "per source); 0: skip it (default: 400, at most the run's trials)")
+    r.add_argument("--no-resource-check", action="store_true", help="simulate even when the "
+                   "estimated memory or disk need exceeds what the machine has")
 
     st = sub.add_parser("settle", help="settle new contract terms on a stored run (no simulation)")
     st.add_argument("run_dir", type=Path, help="folder of a finished run")
@@ -247,8 +253,7 @@ def _run(args: argparse.Namespace) -> int:
 
     scenario = _checked_scenario(args).with_run(
         trials=args.trials, seed=args.seed, engine=args.engine,
-        backend=args.backend or ("dask" if args.scheduler else None),
-        scheduler=args.scheduler if args.scheduler else None)
+        backend=args.backend or ("dask" if args.scheduler else None))
     out = args.out or Path("results") / args.scenario.stem
     jobs = (os.cpu_count() or 1) if args.jobs == -1 else args.jobs
     start_workers(scenario, jobs)  # they boot while the heavy imports below run
@@ -256,7 +261,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         sources = {} if args.sources_trials is None else {"sources_trials": args.sources_trials}
         result = run_scenario(scenario, out, jobs=jobs, force=args.force, progress=not args.quiet,
-                              **sources)
+                              scheduler=args.scheduler or None,
+                              check_resources_first=not args.no_resource_check, **sources)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished blocks are kept in {out}.partial; "
               f"run the same command again to resume", file=sys.stderr)
@@ -372,8 +378,9 @@ def _sweep(args: argparse.Namespace) -> int:
     slug = "_x_".join(p.split(".")[-1] if p.split(".")[1] == "*" else ".".join(p.split(".")[1:])
                       for p, _ in args.term)
     folder = RunFolder(args.out or args.run_dir / "sweeps" / slug, {"sweep": slug}, force=args.force)
-    table.to_csv(folder.path("sweep.csv"), index=False, float_format="%.6g")
-    sweep_frontier(table).savefig(folder.path("frontier.png"), dpi=110)
+    if not folder.is_complete():  # (complete: a rerun after a kill at the very end)
+        table.to_csv(folder.path("sweep.csv"), index=False, float_format="%.6g")
+        sweep_frontier(table).savefig(folder.path("frontier.png"), dpi=110)
     out = folder.complete()
     print(sweep_text(table, [p for p, _ in args.term], args.horizon, args.segment))
     print(f"results: {out}")
@@ -447,7 +454,9 @@ def _tornado(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from .analysis.report import write_report
+    from .rundir import verify_run
 
+    verify_run(args.run_dir)
     with _busy("writing the report (charts, differences, workbook)"):
         page, workbook = write_report(args.run_dir, args.out)
     print(f"report: {page}\nworkbook: {workbook}")
@@ -479,8 +488,39 @@ def format_headline(summary: pd.DataFrame, title: str) -> str:
     return headline_text(summary, title)
 
 
+def _sigterm_as_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # a terminated run stops like Ctrl-C: checkpoints kept, workers ended
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt) \
+        if threading.current_thread() is threading.main_thread() else None
+    try:
+        return _dispatch(args)
+    except VbcsimError as err:
+        if args.debug:
+            raise
+        print(f"vbcsim: error: {err}" if "\n" not in str(err) else f"vbcsim: error:\n{err}",
+              file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - a bug or an unforeseen input: one line, not a traceback
+        if args.debug:
+            raise
+        print(f"vbcsim: error: {type(err).__name__}: {err} (run with --debug for the traceback, "
+              "and please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     from .scenario import json_schema  # pydantic and numpy: after --help
 
     try:
@@ -497,10 +537,8 @@ def main(argv: list[str] | None = None) -> int:
                     "breakeven": _breakeven, "report": _report, "run": _run, "capital": _capital,
                     "calibrate": _calibrate, "members": _members, "app": _app, "tornado": _tornado}
         return commands[args.command](args)
-    except VbcsimError as err:
-        print(f"vbcsim: error: {err}" if "\n" not in str(err) else f"vbcsim: error:\n{err}",
-              file=sys.stderr)
-        return err.exit_code
+    except OSError as err:  # a file the user named cannot be read or written
+        raise VbcsimError(f"{err.filename or ''}: {err.strerror or err}".lstrip(": ")) from err
 
 
 if __name__ == "__main__":

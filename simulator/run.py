@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import platform
 import sys
@@ -13,7 +14,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -25,12 +25,14 @@ from .settlement.contract import Contract, fixed_premium_notes
 from .experience.engine import member_years, resolve_engine, simulate_experience, trials_per_block
 from .experience.programs import program_plan
 from .core.errors import RunError, ScenarioError
-from .rundir import RunFolder, write_json
-from .scenario import Scenario, load_contracts, load_scenario
-from .settlement.rules import settle
+from .rundir import RunFolder, StoredRun, check_out_path, open_run
+from .rundir.estimate import check_resources
+from .scenario import Scenario, load_contracts
+from .settlement.rules import OUTPUTS, settle
 
 PACKAGES = ("vbcsim", "numpy", "scipy", "xarray", "pandas", "pydantic", "joblib", "netCDF4")
 NETCDF_ENGINE = "netcdf4"
+__all__ = ["RunResult", "StoredRun", "open_run", "run_scenario", "settle_stored_run"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class RunResult:
     capital: pd.DataFrame | None = None
 
 
+@functools.cache  # reading package metadata takes a tenth of a second; it does not change
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -68,10 +71,8 @@ def _settle_and_write(folder: RunFolder, experience: xr.Dataset, contracts: dict
     t1 = time.perf_counter()
     summary = summarize(settlement, replicate_trials)
     t2 = time.perf_counter()
-    try:
-        settlement.to_netcdf(folder.path("settlement.nc"), engine=NETCDF_ENGINE)
-    except OSError as err:
-        raise RunError(f"cannot write results into {folder.partial}: {err.strerror or err}") from None
+    with folder.write("settlement.nc") as tmp:
+        settlement.to_netcdf(tmp, engine=NETCDF_ENGINE)
     _write_summary(folder, summary)
     return settlement, summary, {"settle": t1 - t0, "summarize": t2 - t1,
                                  "write": time.perf_counter() - t2}
@@ -83,10 +84,8 @@ def _replicate_trials(scenario: Scenario) -> int | None:
 
 
 def _write_summary(folder: RunFolder, summary: pd.DataFrame) -> None:
-    try:
-        summary.to_csv(folder.path("summary.csv"), index=False, float_format="%.6g")
-    except OSError as err:
-        raise RunError(f"cannot write results into {folder.partial}: {err.strerror or err}") from None
+    with folder.write("summary.csv") as tmp:
+        summary.to_csv(tmp, index=False, float_format="%.6g")
 
 
 def _manifest_base(started: datetime) -> dict[str, Any]:
@@ -97,6 +96,7 @@ def _manifest_base(started: datetime) -> dict[str, Any]:
 
 def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool = False,
                  progress: bool = False, on_block: Callable[[int], None] | None = None,
+                 scheduler: str | None = None, check_resources_first: bool = True,
                  sources_trials: int = SOURCES_TRIALS) -> RunResult:
     """Simulate, settle and summarise ``scenario`` into the folder ``out``.
 
@@ -104,55 +104,75 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
     calling again with the same arguments. ``sources_trials`` (0: none; at most the run's
     trials) are the trials of the decomposition of the risk by source (:mod:`simulator.analysis.sources`), whose rows
     are added to ``summary.csv``.
+
+    Parameters
+    ----------
+    scheduler
+        Address of a dask scheduler (dask backend); never taken from the scenario.
+    check_resources_first
+        Refuse, before simulating, a run that needs more memory or disk than there is.
     """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
+    if check_resources_first:  # before anything is written
+        check_resources(scenario, check_out_path(out), jobs, len(OUTPUTS))
     folder = RunFolder(out, run_key(scenario), force=force)
-    experience = simulate_experience(scenario, jobs=jobs, store=folder, progress=progress,
-                                     on_block=on_block)
-    simulate_s = time.perf_counter() - t0
-    plan = program_plan(scenario)
     try:
-        experience.to_netcdf(folder.path("experience.nc"), engine=NETCDF_ENGINE)
-        folder.path("scenario.toml").write_text(scenario.source_text)
+        if folder.is_complete():  # killed during its finish: only the move into place remains
+            return _stored_result(folder.complete())
+        experience = simulate_experience(scenario, jobs=jobs, store=folder, progress=progress,
+                                         on_block=on_block, scheduler=scheduler)
+        simulate_s = time.perf_counter() - t0
+        plan = program_plan(scenario)
+        with folder.write("experience.nc") as tmp:
+            experience.to_netcdf(tmp, engine=NETCDF_ENGINE)
+        with folder.write("scenario.toml") as tmp:
+            tmp.write_text(scenario.source_text, encoding="utf-8")
         if plan is not None:
-            plan.monthly_table(scenario.term.first_year).to_csv(
-                folder.path("program_operations.csv"), index=False, float_format="%.6g")
-    except OSError as err:
-        raise RunError(f"cannot write results into {folder.partial}: {err.strerror or err}") from None
-    settlement, summary, timings = _settle_and_write(
-        folder, experience, scenario.contracts(), scenario.valuation.discount_rate_pct,
-        _replicate_trials(scenario))
-    t_capital = time.perf_counter()
-    capital = _capital_and_write(folder, scenario.capital, settlement, scenario.contracts())
-    if capital is not None:
-        timings["capital"] = time.perf_counter() - t_capital
-    if sources_trials:
-        t_sources = time.perf_counter()
-        summary = pd.concat([summary, summary_rows(risk_sources(
-            scenario, min(sources_trials, scenario.run.trials)))],
-                            ignore_index=True)
-        _write_summary(folder, summary)
-        timings["risk_sources"] = time.perf_counter() - t_sources
-    simulated = member_years(scenario, scenario.run.trials)
-    manifest = _manifest_base(started) | {
-        "scenario": {"name": scenario.name, "file": scenario.source_name,
-                     "sha256": scenario.sha256, "text": scenario.source_text,
-                     "overrides": list(scenario.overrides)},
-        "seed": scenario.run.seed,
-        "trials": scenario.run.trials,
-        "trials_per_block": trials_per_block(scenario),
-        "engine": "{} ({})".format(*resolve_engine(scenario)),
-        "jobs": jobs,
-        "blocks_resumed": folder.resumed_blocks,
-        "member_years": simulated,
-        "timings_s": {"simulate": round(simulate_s, 3)} | {k: round(v, 3) for k, v in timings.items()}
-                     | {"total": round(time.perf_counter() - t0, 3)}
-                     | ({} if plan is None else {"program_discrete_event": round(plan.operations.seconds, 3)}),
-        "member_years_per_second": round(simulated / max(simulate_s, 1e-9)),
-    }
-    write_json(folder.path("manifest.json"), manifest)
-    return RunResult(folder.complete(), experience, settlement, summary, manifest, capital)
+            with folder.write("program_operations.csv") as tmp:
+                plan.monthly_table(scenario.term.first_year).to_csv(tmp, index=False, float_format="%.6g")
+        settlement, summary, timings = _settle_and_write(
+            folder, experience, scenario.contracts(), scenario.valuation.discount_rate_pct,
+            _replicate_trials(scenario))
+        t_capital = time.perf_counter()
+        capital = _capital_and_write(folder, scenario.capital, settlement, scenario.contracts())
+        if capital is not None:
+            timings["capital"] = time.perf_counter() - t_capital
+        if sources_trials:
+            t_sources = time.perf_counter()
+            summary = pd.concat([summary, summary_rows(risk_sources(
+                scenario, min(sources_trials, scenario.run.trials)))],
+                                ignore_index=True)
+            _write_summary(folder, summary)
+            timings["risk_sources"] = time.perf_counter() - t_sources
+        simulated = member_years(scenario, scenario.run.trials)
+        manifest = _manifest_base(started) | {
+            "scenario": {"name": scenario.name, "file": scenario.source_name,
+                         "sha256": scenario.sha256, "text": scenario.source_text,
+                         "overrides": list(scenario.overrides)},
+            "seed": scenario.run.seed,
+            "trials": scenario.run.trials,
+            "trials_per_block": trials_per_block(scenario),
+            "engine": "{} ({})".format(*resolve_engine(scenario)),
+            "jobs": jobs,
+            "blocks_resumed": folder.resumed_blocks,
+            "member_years": simulated,
+            "timings_s": {"simulate": round(simulate_s, 3)} | {k: round(v, 3) for k, v in timings.items()}
+                         | {"total": round(time.perf_counter() - t0, 3)}
+                         | ({} if plan is None else {"program_discrete_event": round(plan.operations.seconds, 3)}),
+            "member_years_per_second": round(simulated / max(simulate_s, 1e-9)),
+        }
+        return RunResult(folder.complete(manifest), experience, settlement, summary, manifest, capital)
+    finally:
+        folder.release()
+
+
+def _stored_result(out: Path) -> RunResult:
+    """The result of a run already written (its finish interrupted and now done)."""
+    stored = open_run(out)
+    summary = pd.read_csv(out / "summary.csv")
+    capital = pd.read_csv(out / "capital.csv") if (out / "capital.csv").is_file() else None
+    return RunResult(out, stored.experience, stored.settlement, summary, stored.manifest, capital)
 
 
 def settle_stored_run(run_dir: str | Path, contract_file: str | Path, out: str | Path | None = None,
@@ -164,58 +184,37 @@ def settle_stored_run(run_dir: str | Path, contract_file: str | Path, out: str |
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     run_dir, contract_file = Path(run_dir), Path(contract_file)
-    scenario, experience = _stored_inputs(run_dir)
+    stored = open_run(run_dir, settlement=False)
+    scenario, experience = stored.scenario, stored.experience
     contracts = load_contracts(contract_file, scenario)
     _check_attachments(contracts, experience, contract_file)
     text = contract_file.read_text(encoding="utf-8")
-    out = Path(out) if out else run_dir / "settlements" / contract_file.stem
+    if out is None:
+        if contract_file.stem in ("", ".", ".."):
+            raise RunError(f"{contract_file}: cannot name a results folder after this file; "
+                           "rename it or give --out")
+        out = run_dir / "settlements" / contract_file.stem
     folder = RunFolder(out, {"contract_sha256": hashlib.sha256(text.encode()).hexdigest()}, force=force)
-    folder.path("contract.toml").write_text(text)
-    settlement, summary, timings = _settle_and_write(
-        folder, experience, contracts, scenario.valuation.discount_rate_pct, _replicate_trials(scenario))
-    manifest = _manifest_base(started) | {
-        "run": str(run_dir.resolve()),
-        "scenario": {"name": scenario.name, "sha256": scenario.sha256},
-        "contract": {"file": str(contract_file), "sha256": folder.key["contract_sha256"], "text": text},
-        "variants": list(contracts),
-        "notes": fixed_premium_notes(scenario.contract, contracts.values()),
-        "trials": experience.sizes["trial"],
-        "timings_s": {k: round(v, 3) for k, v in timings.items()}
-                     | {"total": round(time.perf_counter() - t0, 3)},
-    }
-    write_json(folder.path("manifest.json"), manifest)
-    return RunResult(folder.complete(), experience, settlement, summary, manifest)
-
-
-@dataclass(frozen=True)
-class StoredRun:
-    scenario: Scenario
-    experience: xr.Dataset
-    settlement: xr.Dataset
-
-
-def open_run(folder: str | Path) -> StoredRun:
-    """Load a finished run (or a ``settlements/NAME`` folder inside one) for analysis."""
-    folder = Path(folder)
-    run_dir = folder.parents[1] if folder.parent.name == "settlements" else folder
-    if not (folder / "settlement.nc").is_file():
-        raise RunError(f"{folder} is not a complete vbcsim run (missing {folder / 'settlement.nc'})")
-    return StoredRun(*_stored_inputs(run_dir),
-                     xr.load_dataset(folder / "settlement.nc", engine=NETCDF_ENGINE))
-
-
-def _stored_inputs(run_dir: Path) -> tuple[Scenario, xr.Dataset]:
-    """The scenario and experience of a finished run."""
-    needed = [run_dir / "manifest.json", run_dir / "scenario.toml", run_dir / "experience.nc"]
-    missing = [str(p) for p in needed if not p.is_file()]
-    if missing:
-        raise RunError(f"{run_dir} is not a complete vbcsim run (missing {', '.join(missing)})")
-    scenario = load_scenario(run_dir / "scenario.toml")
-    experience = xr.load_dataset(run_dir / "experience.nc", engine=NETCDF_ENGINE)
-    if "segment_members" not in experience:  # stored before the members were recorded
-        members = [scenario.segments[str(s)].members for s in experience["segment"].values]
-        experience["segment_members"] = ("segment", np.array(members, float))
-    return scenario, experience
+    try:
+        if folder.is_complete():  # killed during its finish: only the move into place remains
+            return _stored_result(folder.complete())
+        with folder.write("contract.toml") as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        settlement, summary, timings = _settle_and_write(
+            folder, experience, contracts, scenario.valuation.discount_rate_pct, _replicate_trials(scenario))
+        manifest = _manifest_base(started) | {
+            "run": str(run_dir.resolve()),
+            "scenario": {"name": scenario.name, "sha256": scenario.sha256},
+            "contract": {"file": str(contract_file), "sha256": folder.key["contract_sha256"], "text": text},
+            "variants": list(contracts),
+            "notes": fixed_premium_notes(scenario.contract, contracts.values()),
+            "trials": experience.sizes["trial"],
+            "timings_s": {k: round(v, 3) for k, v in timings.items()}
+                         | {"total": round(time.perf_counter() - t0, 3)},
+        }
+        return RunResult(folder.complete(manifest), experience, settlement, summary, manifest)
+    finally:
+        folder.release()
 
 
 def _check_attachments(contracts: dict[str, Contract], experience: xr.Dataset, source: Path) -> None:
@@ -237,10 +236,8 @@ def _capital_and_write(folder: RunFolder, terms: CapitalTerms | None, settlement
     if terms is None:
         return None
     table = capital_summary(settlement, terms, contracts)
-    try:
-        table.to_csv(folder.path("capital.csv"), index=False, float_format="%.10g")
-    except OSError as err:
-        raise RunError(f"cannot write results into {folder.partial}: {err.strerror or err}") from None
+    with folder.write("capital.csv") as tmp:
+        table.to_csv(tmp, index=False, float_format="%.10g")
     return table
 
 
@@ -282,8 +279,9 @@ def capital_stored_run(run_dir: str | Path, contract_file: str | Path | None = N
         name += f"_{Path(contract_file).stem}"
     key = {"capital": terms.model_dump_json(), "contract": str(contract_file)}
     folder = RunFolder(Path(out) if out else run_dir / "capital" / name, key, force=force)
-    summary.to_csv(folder.path("capital.csv"), index=False, float_format="%.10g")
-    _capital_charts(folder, settlement, terms, contracts, summary)
+    if not folder.is_complete():  # (complete: a rerun after a kill at the very end)
+        summary.to_csv(folder.path("capital.csv"), index=False, float_format="%.10g")
+        _capital_charts(folder, settlement, terms, contracts, summary)
     return CapitalResult(folder.complete(), summary, terms, settlement.sizes["trial"],
                          time.perf_counter() - t0)
 

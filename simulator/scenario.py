@@ -54,8 +54,17 @@ class RunSettings(StrictModel):
     backend: Literal["local", "dask"] = Field(
         "local", description="Where blocks run: local worker processes, or a dask.distributed "
                              "cluster (results are identical).")
-    scheduler: str | None = Field(None, description="Address of a dask scheduler; default: "
-                                  "$DASK_SCHEDULER_ADDRESS, else a local cluster.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_scheduler(cls, data: Any) -> Any:
+        # A scenario is data people e-mail to each other: it must not name a machine to connect
+        # to (dask's handshake unpickles). The address comes from --scheduler or the environment.
+        if isinstance(data, dict) and "scheduler" in data:
+            raise ValueError("scheduler: a scenario file may not name a dask scheduler (it would "
+                             "make vbcsim connect to that address); remove this line and give "
+                             "--scheduler ADDRESS or $DASK_SCHEDULER_ADDRESS instead")
+        return data
 
 
 class Valuation(StrictModel):
@@ -251,6 +260,8 @@ class Scenario(StrictModel):
 
 def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>", text: str = "") -> Scenario:
     """Validate a scenario given as a dictionary; errors become :class:`ScenarioError`."""
+    if nesting_depth(data) > MAX_NESTING:
+        raise ScenarioError(source, [("", f"tables or arrays nested more than {MAX_NESTING} deep")])
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
@@ -271,9 +282,32 @@ def read_toml(path: str | Path) -> tuple[str, dict[str, Any]]:
     except (OSError, UnicodeDecodeError) as err:
         raise ScenarioError(str(path), [("", f"cannot read the file: {err}")]) from None
     try:
-        return text, tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(str(path), [("", f"not valid TOML: {err}")]) from None
+    except RecursionError:
+        data = None
+    if data is None or nesting_depth(data) > MAX_NESTING:
+        raise ScenarioError(str(path), [("", f"tables or arrays nested more than {MAX_NESTING} "
+                                         "deep; a scenario never needs that")])
+    return text, data
+
+
+MAX_NESTING = 32
+"""Deepest nesting of tables and arrays a scenario or contract file may have (a scenario
+needs about 6); deeper input is refused before validation, whose recursion it would exhaust."""
+
+
+def nesting_depth(value: Any) -> int:
+    """Depth of nested dicts and lists (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth + 1)
+            if depth + 1 <= MAX_NESTING:
+                stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:

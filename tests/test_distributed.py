@@ -108,6 +108,6 @@ def test_a_full_disk_is_a_clear_error_and_leaves_no_complete_looking_folder(tmp_
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(numpy, "savez", no_space)
-    with pytest.raises(RunError, match="No space left on device"):
+    with pytest.raises(RunError, match="block-000000.npz: the disk is full"):
         run_scenario(small_scenario(trials=2), tmp_path / "r")
     assert not (tmp_path / "r").exists()

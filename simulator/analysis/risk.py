@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..core.errors import SettlementError
+
 PERCENTILES = (1.0, 5.0, 50.0, 95.0, 99.0, 99.5)
 TAIL_LEVELS = (95.0, 99.5)
 Z95 = 1.959963984540054
@@ -131,6 +133,19 @@ def gain_horizons(settlement: xr.Dataset) -> xr.DataArray:
     return xr.concat([by_segment, total], dim="segment")
 
 
+def check_no_nan(settlement: xr.Dataset) -> None:
+    """Refuse a settlement with NaN gains: a sum or mean must never skip a trial silently."""
+    for name in ("provider_gain_usd", "pv_gain_usd"):
+        bad = settlement[name].isnull()
+        if bool(bad.any()):
+            where = bad.any([d for d in bad.dims if d not in ("variant", "segment")])
+            first = {d: str(where[d].values[i]) for d, i in zip(where.dims, np.argwhere(where.values)[0])}
+            trials = int(bad.any([d for d in bad.dims if d != "trial"]).sum())
+            raise SettlementError(f"{name} is NaN in {trials} trial(s) (first: "
+                                  f"{', '.join(f'{d} {v}' for d, v in first.items())}): the terms "
+                                  "cannot be settled on this experience; no summary is made")
+
+
 def replicate_mean_se(gain: np.ndarray, replicate_trials: int) -> np.ndarray:
     """Standard error of the mean along axis 0 from the means of consecutive replicates of
     ``replicate_trials`` trials (randomised quasi-Monte Carlo: trials within a replicate are
@@ -149,6 +164,7 @@ def summarize(settlement: xr.Dataset, replicate_trials: int | None = None) -> pd
     from the replicates' means (:func:`replicate_mean_se`).
     """
     gains = gain_horizons(settlement).transpose("trial", "variant", "segment", "horizon")
+    check_no_nan(settlement)
     labels = pd.MultiIndex.from_product(
         [gains[d].values for d in ("variant", "segment", "horizon")],
         names=["variant", "segment", "horizon"]).to_frame(index=False)

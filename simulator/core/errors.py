@@ -38,3 +38,9 @@ class RunError(VbcsimError):
     """A run that cannot start or finish (output folder taken, unwritable, mismatched resume)."""
 
     exit_code = 3
+
+
+class SettlementError(VbcsimError):
+    """Terms that cannot be settled on an experience (a settled figure would not be a number)."""
+
+    exit_code = 4

@@ -14,12 +14,15 @@ completion order. On dask a block lost with its worker is recomputed.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from .dataset import ExperienceBlock, experience_dataset
 from .programs import ProgramPlan, program_plan, remember_plan
 from .streams import COHORT_TRIALS_PER_BLOCK
+from ..core.errors import RunError
 from ..core.progress import Progress
 
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
@@ -52,7 +55,8 @@ def resolve_engine(scenario: Scenario) -> tuple[str, str]:
 class BlockStore(Protocol):
     """Where finished blocks go (and come back from, on resume)."""
 
-    def finished(self) -> dict[int, ExperienceBlock]: ...
+    def finished(self, ranges: list[range]) -> dict[int, ExperienceBlock]:
+        """Blocks already done, by index; ``ranges`` are every block's trials."""
 
     def save(self, index: int, block: ExperienceBlock) -> None: ...
 
@@ -76,7 +80,8 @@ def member_years(scenario: Scenario, n_trials: int) -> int:
 
 def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | None = None,
                         progress: bool = False, on_block: Callable[[int], None] | None = None,
-                        label: str = "simulating trials") -> xr.Dataset:
+                        label: str = "simulating trials", scheduler: str | None = None
+                        ) -> xr.Dataset:
     """Stage 1: simulate ``scenario.run.trials`` trials and return the experience dataset.
 
     Parameters
@@ -94,9 +99,12 @@ def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | N
         Called with each finished block's index (after it is stored).
     label
         What the progress bar says it is doing.
+    scheduler
+        Address of a dask scheduler (dask backend; default ``$DASK_SCHEDULER_ADDRESS``, else a
+        local cluster). Only the caller names it: never a scenario file.
     """
     blocks = trial_blocks(scenario.run.trials, trials_per_block(scenario))
-    done = store.finished() if store is not None else {}
+    done = store.finished(blocks) if store is not None else {}
     todo = [i for i in range(len(blocks)) if i not in done]
     # Start-up (workers, the program model, compiling the kernel on first use) is announced
     # on its own line and left out of the ETA, which is measured from the first results.
@@ -104,7 +112,7 @@ def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | N
                    preamble=f"starting: workers, program model, the {resolve_engine(scenario)[0]} "
                             "engine's kernel (compiled on first use, then cached)" if todo else None)
     try:
-        for index, block in _run(scenario, [(i, blocks[i]) for i in todo], jobs):
+        for index, block in _run(scenario, [(i, blocks[i]) for i in todo], jobs, scheduler):
             if store is not None:
                 store.save(index, block)
             done[index] = block
@@ -116,15 +124,55 @@ def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | N
     return experience_dataset([done[i] for i in range(len(blocks))], scenario)
 
 
-def _one_block(scenario: Scenario, index: int, trials: range, plan: ProgramPlan | None = None
-               ) -> tuple[int, ExperienceBlock]:
+def _one_block(scenario: Scenario, index: int, trials: range, plan: ProgramPlan | None = None,
+               parent_pid: int | None = None) -> tuple[int, ExperienceBlock]:
+    if parent_pid is not None:
+        watch_parent(parent_pid)
     remember_plan(scenario, plan)  # computed once, in the main process
     return index, engine(resolve_engine(scenario)[0])(scenario, trials)
 
 
-def _start_worker(scenario: Scenario) -> None:
+def _start_worker(scenario: Scenario, parent_pid: int | None = None) -> None:
     """Import what a block needs (the scenario's modules come with it)."""
+    if parent_pid is not None:
+        watch_parent(parent_pid)
     engine(resolve_engine(scenario)[0])
+
+
+PARENT_POLL_S = 0.5
+_watched: set[int] = set()
+
+
+def watch_parent(parent_pid: int) -> None:
+    """In a worker process: exit at once when the process that started the run is gone.
+
+    loky keeps idle workers alive for minutes and a worker notices a dead parent only when it
+    next talks to it, so a killed run (SIGKILL, a crash) would leave workers of hundreds of MB
+    each. A daemon thread polls the parent instead and ends the worker within a moment (or,
+    while the compiled kernel holds the interpreter, as soon as the block it runs ends).
+    """
+    if parent_pid == os.getpid() or parent_pid in _watched:
+        return
+    _watched.add(parent_pid)
+    start_parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != start_parent or not _alive(parent_pid):
+                os._exit(1)
+
+    threading.Thread(target=watch, name="vbcsim-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 _STARTING: list[Iterator] = []
@@ -142,7 +190,7 @@ def start_workers(scenario: Scenario, jobs: int) -> None:
     if not _STARTING:
         atexit.register(_started)
     _STARTING.append(joblib.Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)(
-        joblib.delayed(_start_worker)(scenario) for _ in range(jobs)))
+        joblib.delayed(_start_worker)(scenario, os.getpid()) for _ in range(jobs)))
 
 
 def _started() -> None:
@@ -151,10 +199,10 @@ def _started() -> None:
             pass
 
 
-def _run(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
+def _run(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int, scheduler: str | None = None
          ) -> Iterator[tuple[int, ExperienceBlock]]:
     if scenario.run.backend == "dask":
-        yield from _run_dask(scenario, tasks, jobs)
+        yield from _run_dask(scenario, tasks, jobs, scheduler)
         return
     if jobs == 1 or len(tasks) <= 1:
         yield from (_one_block(scenario, i, r) for i, r in tasks)
@@ -165,9 +213,9 @@ def _run(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
 
     def calls() -> Iterator:
         # workers start (and import the engine) while this process runs the discrete-event model
-        yield from (joblib.delayed(_start_worker)(scenario) for _ in range(jobs))
+        yield from (joblib.delayed(_start_worker)(scenario, os.getpid()) for _ in range(jobs))
         plan = program_plan(scenario)
-        yield from (joblib.delayed(_one_block)(scenario, i, r, plan) for i, r in tasks)
+        yield from (joblib.delayed(_one_block)(scenario, i, r, plan, os.getpid()) for i, r in tasks)
 
     parallel = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
     yield from (out for out in parallel(calls()) if out is not None)
@@ -175,22 +223,29 @@ def _run(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 DASK_RETRIES = 3
+CONNECT_TIMEOUT_S = 10
+"""How long to try reaching a dask scheduler before saying it is unreachable."""
 
 
-def _run_dask(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int
-              ) -> Iterator[tuple[int, ExperienceBlock]]:
-    """Blocks as dask futures: on the scheduler named by the run settings or by
+def _run_dask(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int,
+              scheduler: str | None = None) -> Iterator[tuple[int, ExperienceBlock]]:
+    """Blocks as dask futures: on the scheduler named by the caller or by
     ``DASK_SCHEDULER_ADDRESS``, else on a local cluster of ``jobs`` workers."""
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
-        from ..core.errors import RunError
         raise RunError("the dask backend needs dask.distributed: pip install 'vbcsim[dask]'") from None
-    address = scenario.run.scheduler or os.environ.get(SCHEDULER_ENV)
+    address = scheduler or os.environ.get(SCHEDULER_ENV)
     cluster = None if address else LocalCluster(n_workers=jobs, threads_per_worker=1,
                                                dashboard_address=None)
     try:
-        with Client(address or cluster) as client:
+        try:
+            client = Client(address or cluster, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError, TypeError) as err:
+            raise RunError(f"cannot reach the dask scheduler at {address} within {CONNECT_TIMEOUT_S} s "
+                           f"({type(err).__name__}: {err}); check --scheduler or ${SCHEDULER_ENV}"
+                           ) from None
+        with client:
             shared = client.scatter(scenario, broadcast=True)
             plan = program_plan(scenario)
             plan = None if plan is None else client.scatter(plan, broadcast=True)

@@ -15,6 +15,14 @@ from ..core.inputs import Name, Percent, StrictModel, TrendPct
 from .uncertainty import SAMPLING_DESCRIPTION, Pricing, SystemicEvent, TrendShocks
 
 ROW_SUM_TOLERANCE = 1e-6
+NORMALISE_ABOVE = 1e-12
+"""A distribution whose sum is off 1 by more than rounding (but within the tolerance) is
+divided by its sum once, here, so that every engine gets probabilities summing to 1 (numpy's
+multinomial refuses first k-1 probabilities summing above 1 + 1e-12). Sums within rounding
+are left as written, so the numbers of existing scenarios do not move."""
+MIN_CV = 1e-3
+"""Smallest coefficient of variation of a band's cost: below it the gamma sampler's shape
+(1 / cv^2) overflows and the distribution is a constant in all but name."""
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -22,8 +30,11 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 def _check_distribution(values: list[float], what: str) -> list[float]:
     if not values:
         raise ValueError(f"{what} must not be empty")
-    if abs(sum(values) - 1.0) > ROW_SUM_TOLERANCE:
-        raise ValueError(f"{what} must sum to 1, sums to {sum(values):.6g}")
+    total = sum(values)
+    if abs(total - 1.0) > ROW_SUM_TOLERANCE:
+        raise ValueError(f"{what} must sum to 1, sums to {total:.6g}")
+    if abs(total - 1.0) > NORMALISE_ABOVE:
+        return [v / total for v in values]
     return values
 
 
@@ -34,7 +45,8 @@ class Band(StrictModel):
     mean_annual_usd: float = Field(
         gt=0, le=1e8,
         description="Mean allowed cost of a member-year with non-zero cost, base-year dollars.")
-    cv: float = Field(gt=0, le=50, description="Coefficient of variation of that cost.")
+    cv: float = Field(ge=MIN_CV, le=50, description="Coefficient of variation of that cost "
+                      "(at least 0.001: a smaller one is a fixed cost in all but name).")
     severity: Literal["lognormal", "gamma"] = Field(
         "lognormal", description="Distribution family of the non-zero cost.")
     zero_cost_pct: Percent = Field(0.0, lt=100, description="Share of member-years with no cost at all.")
@@ -58,7 +70,7 @@ class CostModel(StrictModel):
     @classmethod
     def _rows_sum_to_one(cls, rows: list[list[float]]) -> list[list[float]]:
         for i, row in enumerate(rows):
-            _check_distribution(row, f"row {i + 1}")
+            rows[i] = _check_distribution(row, f"row {i + 1}")
         return rows
 
     @field_validator("entrant_mix", "initial_mix")
@@ -129,7 +141,7 @@ class Segment(StrictModel):
     @classmethod
     def _group_mix_sums_to_one(cls, mix: dict[str, float] | None) -> dict[str, float] | None:
         if mix is not None:
-            _check_distribution(list(mix.values()), "the group mix")
+            return dict(zip(mix, _check_distribution(list(mix.values()), "the group mix")))
         return mix
 
 

@@ -165,7 +165,7 @@ def corridor_amount(magnitude: np.ndarray, budget: np.ndarray, edges: np.ndarray
     out = np.zeros_like(magnitude)
     lower = np.zeros_like(magnitude)
     for edge, share in zip(edges, shares):
-        upper = edge * budget
+        upper = np.inf if np.isinf(edge) else edge * budget  # inf x a zero budget is not NaN
         out += share * np.clip(magnitude - lower, 0.0, upper - lower)
         lower = upper
     return out

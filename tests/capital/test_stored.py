@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +104,10 @@ def test_a_run_without_a_capital_table_is_told_to_give_one(reference_run, tmp_pa
     data = tomllib.loads((copy / "scenario.toml").read_text())
     data.pop("capital")
     (copy / "scenario.toml").write_text(tomli_w.dumps(data))
+    # a run of a scenario without [capital]: the manifest re-signed, as that run would have it
+    # (an edited scenario.toml alone is refused as tampering, issue 14)
+    from simulator.rundir.manifest import write_manifest
+    write_manifest(copy, json.loads((copy / "manifest.json").read_text()))
     assert main(["capital", str(copy)]) == 3
     assert "no [capital] table" in capsys.readouterr().err
 

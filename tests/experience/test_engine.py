@@ -104,8 +104,10 @@ class _Interrupting(RunFolder):
 def test_an_interrupted_run_resumes_to_the_same_result(tmp_path):
     scenario = small_scenario(trials=9, trials_per_block=2)
     key = {"test": 1}
+    crashed = _Interrupting(tmp_path / "run", key)
     with pytest.raises(KeyboardInterrupt):
-        simulate_experience(scenario, store=_Interrupting(tmp_path / "run", key))
+        simulate_experience(scenario, store=crashed)
+    crashed.release()  # what the end of the crashed process does
     folder = RunFolder(tmp_path / "run", key)
     resumed = simulate_experience(scenario, store=folder)
     assert folder.resumed_blocks == 2
@@ -113,6 +115,6 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path):
 
 
 def test_a_partial_run_of_something_else_is_not_resumed(tmp_path):
-    RunFolder(tmp_path / "run", {"scenario_sha256": "a"})
+    RunFolder(tmp_path / "run", {"scenario_sha256": "a"}).release()
     with pytest.raises(RunError, match="unfinished run of something else.*scenario_sha256"):
         RunFolder(tmp_path / "run", {"scenario_sha256": "b"})

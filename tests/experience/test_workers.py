@@ -1,0 +1,74 @@
+"""Worker processes end with the run: a killed or terminated run leaves no workers behind,
+and SIGTERM stops a run as Ctrl-C does (issue 14, point 4)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from conftest import small_dict, write_toml
+
+WAIT_S = 60  # generous bound for a loaded machine; the workers normally go within a second
+
+
+def start_run(tmp_path):
+    """A run with two local workers and many small blocks; returns it once the workers work."""
+    data = small_dict(members={"ppo": 4_000, "hmo": 2_000, "medicare": 1_000}, years=3,
+                      trials=400, trials_per_block=1)
+    data.pop("program", None)
+    data.pop("program_designs", None)
+    scenario = write_toml(tmp_path / "s.toml", data)
+    proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", "run", str(scenario), "--jobs", "2",
+                             "--out", str(tmp_path / "out"), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    blocks = tmp_path / "out.partial" / "blocks"
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:  # workers exist, and at least one block is done
+        workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                   if "resource_tracker" not in " ".join(p.cmdline())]
+        if len(workers) >= 2 and blocks.is_dir() and any(blocks.glob("block-*.npz")):
+            return proc, workers
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail("the run did not start its workers")
+
+
+def wait_gone(processes) -> list[psutil.Process]:
+    deadline = time.monotonic() + WAIT_S
+    alive = processes
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        time.sleep(0.2)
+    return alive
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process tree checks on Linux")
+def test_workers_exit_when_the_run_is_killed(tmp_path):
+    proc, workers = start_run(tmp_path)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    alive = wait_gone(workers)
+    for p in alive:
+        p.kill()
+    assert not alive, "workers outlived the killed run"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process tree checks on Linux")
+def test_sigterm_stops_a_run_like_ctrl_c(tmp_path):
+    proc, workers = start_run(tmp_path)
+    os.kill(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=WAIT_S)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert any((tmp_path / "out.partial" / "blocks").glob("block-*.npz"))  # kept for the resume
+    alive = wait_gone(workers)
+    for p in alive:
+        p.kill()
+    assert not alive
