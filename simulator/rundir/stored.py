@@ -53,7 +53,7 @@ def verify_run(folder: str | Path) -> dict[str, Any]:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise RunError(f"{folder} is not a folder (expected a vbcsim results folder)")
+        raise RunError(f"{folder} is not a complete vbcsim run (not a folder)")
     manifest = verify_folder(folder)
     run_dir = run_folder_of(folder)
     if run_dir != folder:
@@ -71,7 +71,7 @@ def open_run(folder: str | Path, experience: bool = True, settlement: bool = Tru
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise RunError(f"{folder} is not a folder (expected a vbcsim results folder)")
+        raise RunError(f"{folder} is not a complete vbcsim run (not a folder)")
     manifest = verify_folder(folder)
     run_dir = run_folder_of(folder)
     run_manifest = manifest if run_dir == folder else verify_folder(run_dir)
