@@ -442,11 +442,12 @@ def _tornado(args: argparse.Namespace) -> int:
         raise VbcsimError(str(err)) from None
     import io
 
-    from .core.nofollow import write_bytes_nofollow
+    from .core.files import write_bytes
 
     png = io.BytesIO()
     tornado_chart(table).savefig(png, format="png", dpi=110)
-    out = write_bytes_nofollow(args.out or args.run_dir / "tornado.png", png.getvalue())
+    out = Path(args.out or args.run_dir / "tornado.png")
+    write_bytes(out.parent, out.name, png.getvalue())
     print(tornado_text(table, args.horizon, args.segment))
     print(f"chart: {out}")
     return 0

@@ -14,7 +14,6 @@ with the population, cost and run settings and checks that the parts agree.
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -30,6 +29,7 @@ from .experience.measures import QualityModel
 from .experience.population import CostModel, Segment, Systemic
 from .experience.programs import Program
 from .core.errors import ScenarioError
+from .core.toml import MAX_NESTING, nesting_depth, read_toml
 from .core.plausibility import plausibility_warnings
 from .core.overrides import OverrideError, apply_overrides, parse_override
 from .core.inputs import (Name, StrictModel, check_per_year, deep_merge,
@@ -270,44 +270,6 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>", text: s
     scenario._source_text = text
     scenario._warnings = plausibility_warnings(data)
     return scenario
-
-
-def read_toml(path: str | Path) -> tuple[str, dict[str, Any]]:
-    """The text of a TOML file and its parsed content; problems raise :class:`ScenarioError`."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(str(path), [("", "no such file")]) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ScenarioError(str(path), [("", f"cannot read the file: {err}")]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(str(path), [("", f"not valid TOML: {err}")]) from None
-    except RecursionError:
-        data = None
-    if data is None or nesting_depth(data) > MAX_NESTING:
-        raise ScenarioError(str(path), [("", f"tables or arrays nested more than {MAX_NESTING} "
-                                         "deep; a scenario never needs that")])
-    return text, data
-
-
-MAX_NESTING = 32
-"""Deepest nesting of tables and arrays a scenario or contract file may have (a scenario
-needs about 6); deeper input is refused before validation, whose recursion it would exhaust."""
-
-
-def nesting_depth(value: Any) -> int:
-    """Depth of nested dicts and lists (a scalar is 0), without recursion."""
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth + 1)
-            if depth + 1 <= MAX_NESTING:
-                stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
-    return deepest
 
 
 def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:

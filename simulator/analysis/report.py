@@ -6,7 +6,7 @@ per contract variant; then the tables, charts and assumptions behind them.
 Every number carries its unit and Monte Carlo standard error, labels are
 words, and every string from the scenario or manifest is escaped by the
 template engine (``report_template.py``). Files are written without following
-symbolic links (``core.nofollow``).
+symbolic links (``core.files``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .risk import headline
 from .tables import term_value
 from .workbook import workbook_bytes
 from ..core.errors import RunError
-from ..core.nofollow import write_bytes_nofollow
+from ..core.files import write_bytes
 from ..core.units import (NOTE_SE, NOTE_TAIL, horizon_label, measure_label, money_m, percent,
                           usd_m)
 from ..scenario import Scenario, load_scenario
@@ -188,8 +188,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> tuple[Pa
     descriptions = {name: c.description for name, c in scenario.contracts().items()}
     page = render(**_context(run_dir, scenario, manifest, summary, settlement, comparison, descriptions))
     out = Path(out) if out else run_dir / "report.html"
-    write_bytes_nofollow(out, page.encode("utf-8"))
-    workbook = write_bytes_nofollow(out.with_name("summary.xlsx"), workbook_bytes(
+    write_bytes(out.parent, out.name, page.encode("utf-8"))
+    workbook = write_bytes(out.parent, "summary.xlsx", workbook_bytes(
         summary, settlement, comparison, scenario, manifest))
     return out, workbook
 

@@ -13,7 +13,7 @@ import math
 import pandas as pd
 
 from ..analysis.bridge import Bridge
-from . import fmt
+from ..core.units import percent, usd_m
 from .workbench import CARD_MEASURES
 
 LABELS = dict(CARD_MEASURES)
@@ -22,10 +22,19 @@ LOSS_NOTE = ("VaR and TVaR are losses (a VaR 95% of $5M: a 5% chance of losing m
              "± is the Monte Carlo standard error.")
 
 
+def _amount(value: float, probability: bool, signed: bool = False) -> str:
+    return percent(value, sign=signed) if probability else usd_m(value, sign=signed)
+
+
+def _error(se: float, probability: bool) -> str:
+    """A Monte Carlo standard error, ``± $2.38M``; ``± n/a`` where too few trials give one."""
+    return "± " + _amount(se, probability)
+
+
 def _num(value: float, se: float, probability: bool, signed: bool = False, cls: str = "num") -> str:
     return (f'<span class="val"><span class="{cls}" data-value="{value!r}" data-se="{se!r}">'
-            f'{html.escape(fmt.amount(value, probability, signed))}</span> '
-            f'<span class="se">{html.escape(fmt.error(se, probability))}</span></span>')
+            f'{html.escape(_amount(value, probability, signed))}</span> '
+            f'<span class="se">{html.escape(_error(se, probability))}</span></span>')
 
 
 def cards(table: pd.DataFrame, horizon: str) -> str:
@@ -58,7 +67,7 @@ def differences(table: pd.DataFrame, segment: str) -> str:
         f'<tr data-measure="{r.measure}"><td>{LABELS[r.measure]}</td>'
         f"<td>{_num(r.value, r.mc_se, r.measure == 'p_loss')}</td>"
         f"<td>{_num(r.diff, r.diff_se_common, r.measure == 'p_loss', signed=True)}</td>"
-        f"<td>{html.escape(fmt.error(r.diff_se_independent, r.measure == 'p_loss'))}</td></tr>"
+        f"<td>{html.escape(_error(r.diff_se_independent, r.measure == 'p_loss'))}</td></tr>"
         for r in table.itertuples())
     return (f"<table class=\"diff-table\"><caption>{html.escape(segment)}: these terms against the "
             "run's base (VaR and TVaR are losses: a negative difference is less risk)</caption><thead><tr><th>measure</th><th>these terms</th><th>difference "

@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from ..core.files import replace_file, write_text  # noqa: E402
 from ..experience.costs import Severity  # noqa: E402
 from ..experience.population import CostModel  # noqa: E402
 from .checks import annualised_usd  # noqa: E402
@@ -100,7 +101,7 @@ def lorenz_plot(observed: np.ndarray, simulated: np.ndarray, path: Path) -> None
            title="Cost concentration (Lorenz curve)", xlim=(0, 100), ylim=(0, 100))
     ax.legend(loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -141,7 +142,7 @@ def qq_plot(cal: Calibration, observed: np.ndarray, simulated: np.ndarray, path:
         ax.set_xlabel("fitted quantile, $", fontsize=8)
     axes[0][0].set_ylabel("observed quantile, $", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -164,11 +165,14 @@ def write_fit_report(cal: Calibration, model: CostModel, toml_text: str,
     out.mkdir(parents=True, exist_ok=True)
     observed, simulated = observed_matrix(cal), simulated_matrix(model, cal, seed)
     table = comparison(observed, simulated, seed)
-    lorenz_plot(observed, simulated, out / "lorenz.png")
-    qq_plot(cal, observed, simulated, out / "qq.png")
-    table.to_csv(out / "statistics.csv", index_label="key", float_format="%.6g")
+    with replace_file(out, "lorenz.png") as tmp:
+        lorenz_plot(observed, simulated, tmp)
+    with replace_file(out, "qq.png") as tmp:
+        qq_plot(cal, observed, simulated, tmp)
+    with replace_file(out, "statistics.csv") as tmp:
+        table.to_csv(tmp, index_label="key", float_format="%.6g")
     counts = [int((~np.isnan(m)).sum()) for m in (observed, simulated)]
-    (out / "report.html").write_text(_page(cal, table, toml_text, *counts))
+    write_text(out, "report.html", _page(cal, table, toml_text, *counts))
     return out / "report.html"
 
 

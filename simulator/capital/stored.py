@@ -18,6 +18,7 @@ from .calendar import YearlyItems, cash_paths
 from .measures import capital_measures, ruin_curve
 from .plots import capital_fan_chart, ruin_curve_chart
 from .terms import CapitalFile, CapitalTerms
+from ..core.toml import read_toml
 
 if TYPE_CHECKING:
     from ..scenario import Scenario
@@ -72,8 +73,6 @@ def load_capital(path: str | Path, scenario: Scenario) -> CapitalTerms:
     ScenarioError
         Naming the file, the field and what was expected.
     """
-    from ..scenario import read_toml
-
     _, data = read_toml(path)
     try:
         terms = CapitalFile.model_validate(data).capital

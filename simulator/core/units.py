@@ -60,20 +60,22 @@ def money_m(usd: float, se: float | None = None, sign: bool = False) -> str:
     return f"{text} ({'n/a' if _missing(se) else f'{se / USD_PER_MILLION:,.2f}'})"
 
 
-def usd_m(usd: float) -> str:
-    """An amount in words-ready form, sign first: ``-$50.00M``, ``$2.50M``."""
+def usd_m(usd: float, sign: bool = False) -> str:
+    """An amount in words-ready form, sign first: ``-$50.00M``, ``$2.50M`` (``+$2.50M`` with
+    ``sign``)."""
     if _missing(usd):
         return "n/a"
-    return f"{'-' if usd < 0 else ''}${abs(usd) / USD_PER_MILLION:,.2f}M"
+    first = "-" if usd < 0 else "+" if sign and usd > 0 else ""
+    return f"{first}${abs(usd) / USD_PER_MILLION:,.2f}M"
 
 
-def percent(p: float, se: float | None = None, digits: int = 1) -> str:
+def percent(p: float, se: float | None = None, digits: int = 1, sign: bool = False) -> str:
     """A probability ``p`` (0-1) in percent, its standard error in brackets if given.
 
     >>> percent(0.84, 0.008)
     '84.0% (0.8%)'
     """
-    text = "n/a" if _missing(p) else f"{100 * p:.{digits}f}%"
+    text = "n/a" if _missing(p) else f"{100 * p:{'+' if sign else ''}.{digits}f}%"
     if se is None:
         return text
     return f"{text} ({'n/a' if _missing(se) else f'{100 * se:.{digits}f}%'})"

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import tomli_w
 
-from simulator.app import fmt
+from simulator.app.views import _amount
 from simulator.app.server import AppServer
 from simulator.app.workbench import Workbench
 from simulator.cli import main
@@ -137,7 +137,7 @@ def test_a_changed_share_shows_what_vbcsim_settle_gives(page, served, tmp_path):
     # summary.csv keeps 6 significant digits
     pd.testing.assert_series_equal(merged.value, merged.value_cli, check_names=False, rtol=1e-5)
     pd.testing.assert_series_equal(merged.mc_se, merged.mc_se_cli, check_names=False, rtol=1e-5)
-    assert all(row.text == fmt.amount(row.value, row.measure == "p_loss") for row in shown.itertuples())
+    assert all(row.text == _amount(row.value, row.measure == "p_loss") for row in shown.itertuples())
     # the PPO moved, the other segments did not
     moved = shown.set_index(["segment", "measure"]).value - before.set_index(["segment", "measure"]).value
     assert moved.loc["ppo"].abs().max() > 0 and moved.loc[["hmo", "medicare"]].abs().max() == 0
