@@ -23,10 +23,19 @@ def reference_dict() -> dict[str, Any]:
     return tomllib.loads(REFERENCE.read_text())
 
 
+def without_pricing(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with no pricing error: the mechanics tests isolate member noise and shocks."""
+    for seg in data["segments"].values():
+        seg.pop("pricing", None)
+    data.get("systemic", {}).pop("pricing_correlation", None)
+    return data
+
+
 def small_dict(members: dict[str, int] | None = None, years: int = 3, trials: int = 8,
                trials_per_block: int = 3) -> dict[str, Any]:
-    """The reference scenario shrunk: fewer members, years and trials (trend lists cut)."""
-    data = copy.deepcopy(reference_dict())
+    """The reference scenario shrunk: fewer members, years and trials (trend lists cut), and
+    no pricing error."""
+    data = without_pricing(copy.deepcopy(reference_dict()))
     members = members or {"ppo": 1500, "hmo": 1000, "medicare": 600}
     for name, seg in data["segments"].items():
         seg["members"] = members[name]

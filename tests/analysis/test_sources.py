@@ -31,7 +31,7 @@ def table(mssp):
 def test_configurations_switch_sources_on_in_order():
     ref = load_scenario(REFERENCE)
     configs = configurations(ref)
-    assert [name for name, _ in configs] == ["member_noise", "trend_shocks", "program_effect"]
+    assert [name for name, _ in configs] == ["member_noise", "trend_shocks", "pricing", "program_effect"]
     alone = configs[0][1]
     assert all(s.trend_shock_sd_pct == 0 for s in alone.segments.values())
     assert all(st.effect_sd_pct == 0 for st in alone.program.strata.values())

@@ -10,7 +10,8 @@ import pytest
 from simulator.experience.costs import trend_index
 from simulator.experience.engine import simulate_experience
 from simulator.experience.uncertainty import event_multipliers, level_parts
-from simulator.scenario import load_scenario
+from conftest import reference_dict, without_pricing
+from simulator.scenario import scenario_from_dict
 
 REFERENCE = Path(__file__).resolve().parents[2] / "scenarios" / "reference_global_budget.toml"
 N = 4000
@@ -18,7 +19,8 @@ N = 4000
 
 @pytest.fixture(scope="module")
 def reference():
-    return load_scenario(REFERENCE)
+    """The reference scenario without its pricing error: each test adds the part it checks."""
+    return scenario_from_dict(without_pricing(reference_dict()), str(REFERENCE), "")
 
 
 def _levels(scenario, n=N):
