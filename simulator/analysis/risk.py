@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..core import arrays as large
 from ..core.errors import SettlementError
 
 PERCENTILES = (1.0, 5.0, 50.0, 95.0, 99.0, 99.5)
@@ -177,7 +178,7 @@ def gain_horizons(settlement: xr.Dataset) -> xr.DataArray:
     (variant, segment, horizon, trial): each measure's sample is contiguous."""
     yearly = settlement["provider_gain_usd"].transpose("variant", "segment", "trial", "year")
     n_variants, n_segments, n_trials, n_years = yearly.shape
-    values = np.empty((n_variants, n_segments + 1, n_years + 2, n_trials))
+    values = large.empty((n_variants, n_segments + 1, n_years + 2, n_trials))
     by_segment = values[:, :n_segments]
     by_segment[:, :, :n_years] = yearly.values.transpose(0, 1, 3, 2)
     by_segment[:, :, n_years] = _nansum(yearly.values, axis=-1)
