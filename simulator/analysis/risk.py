@@ -78,7 +78,7 @@ def _mean_and_deviations(rows: np.ndarray, scratch: np.ndarray, deviations: np.n
     return mean, deviations
 
 
-def tail_measures(xs: np.ndarray, level_pct: float, scratch: np.ndarray
+def _sorted_tail_measures(xs: np.ndarray, level_pct: float, scratch: np.ndarray
                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """VaR and TVaR of the loss (= -gain) at ``level_pct`` of each row of ``xs`` (gains
     sorted along the last axis), with standard errors."""
@@ -117,7 +117,7 @@ def _block_measures(block: np.ndarray, scratch: np.ndarray, deviations: np.ndarr
     for pct in percentiles:
         out[f"p{pct:g}".replace(".", "_")] = percentile(block, pct)
     for level in tail_levels:
-        out.update(tail_measures(block, level, scratch))
+        out.update(_sorted_tail_measures(block, level, scratch))
     return out
 
 
@@ -146,6 +146,13 @@ def column_measures(rows: np.ndarray, percentiles: tuple[float, ...] = PERCENTIL
                 out[name] = (np.empty(k), np.empty(k))
             out[name][0][start:stop], out[name][1][start:stop] = value, se
     return out
+
+
+def tail_measures(gain: np.ndarray, level_pct: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """VaR and TVaR of the loss (= -gain) at ``level_pct`` along the trial axis (0), with
+    standard errors."""
+    out = risk_measures(gain, percentiles=(), tail_levels=(level_pct,))
+    return {k: v for k, v in out.items() if k.startswith(("var_", "tvar_"))}
 
 
 def risk_measures(gain: np.ndarray, percentiles: tuple[float, ...] = PERCENTILES,
