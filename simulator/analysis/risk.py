@@ -25,59 +25,134 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..core import arrays as large
 from ..core.errors import SettlementError
 
 PERCENTILES = (1.0, 5.0, 50.0, 95.0, 99.0, 99.5)
 TAIL_LEVELS = (95.0, 99.5)
 Z95 = 1.959963984540054
 MIN_TAIL = 10
-
-
-def _sorted(x: np.ndarray) -> np.ndarray:
-    return np.sort(np.asarray(x, float), axis=0)
+BLOCK_VALUES = 1 << 18  # values per block of rows (2 MB): a block's temporaries stay in cache
 
 
 def _quantile_of_sorted(xs: np.ndarray, p: float) -> np.ndarray:
-    """``np.quantile(xs, p, axis=0)`` (linear method) for ``xs`` sorted along axis 0."""
-    position = p * (xs.shape[0] - 1)
+    """``np.quantile(xs, p, axis=-1)`` (linear method) for ``xs`` sorted along the last axis."""
+    position = p * (xs.shape[-1] - 1)
     lo = math.floor(position)
-    hi = min(lo + 1, xs.shape[0] - 1)
-    return xs[lo] + (position - lo) * (xs[hi] - xs[lo])
+    hi = min(lo + 1, xs.shape[-1] - 1)
+    return xs[..., lo] + (position - lo) * (xs[..., hi] - xs[..., lo])
 
 
-def percentile(x: np.ndarray, pct: float, xs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Sample percentile along the trial axis (0) and its standard error.
-
-    ``xs``, if given, is ``x`` already sorted along axis 0.
-    """
-    xs = _sorted(x) if xs is None else xs
-    n = xs.shape[0]
+def percentile(xs: np.ndarray, pct: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sample percentile of each row of ``xs`` (sorted along the last axis, the trials) and
+    its standard error."""
+    n = xs.shape[-1]
     p = pct / 100
     half = Z95 * math.sqrt(n * p * (1 - p))
     lo, hi = math.floor(n * p - half) - 1, math.ceil(n * p + half) - 1
     value = _quantile_of_sorted(xs, p)
     if 0 <= lo and hi <= n - 1:
-        se = (xs[hi] - xs[lo]) / (2 * Z95)
+        se = (xs[..., hi] - xs[..., lo]) / (2 * Z95)
     else:
         se = np.full(np.shape(value), math.nan)
     return value, se
 
 
-def tail_measures(gain: np.ndarray, level_pct: float, xs: np.ndarray | None = None
+def _sum_in_order(rows: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """Sum of each row, adding the trials in order, so a column's measures are the same bits
+    whatever layout it arrives in: numpy adds along a non-contiguous axis in order (rows side
+    by side in SIMD lanes), so the rows are laid side by side in ``scratch`` (flat, cached)."""
+    if rows.shape[0] == 1:  # one row: numpy would sum it pairwise; a running sum is in order
+        return np.cumsum(rows[0], out=scratch[: rows.size])[-1:].copy()
+    side_by_side = scratch[: rows.size].reshape(rows.shape[::-1])
+    np.copyto(side_by_side, rows.T)
+    return side_by_side.sum(axis=0)
+
+
+def _mean_and_deviations(rows: np.ndarray, scratch: np.ndarray, deviations: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of each row and, in ``deviations``, each trial's squared deviation from it."""
+    mean = _sum_in_order(rows, scratch) / rows.shape[-1]
+    np.subtract(rows, mean[:, None], out=deviations)
+    np.multiply(deviations, deviations, out=deviations)
+    return mean, deviations
+
+
+def _sorted_tail_measures(xs: np.ndarray, level_pct: float, scratch: np.ndarray
                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """VaR and TVaR of the loss (= -gain) at ``level_pct``, with standard errors."""
-    xs = _sorted(gain) if xs is None else xs
-    n = xs.shape[0]
+    """VaR and TVaR of the loss (= -gain) at ``level_pct`` of each row of ``xs`` (gains
+    sorted along the last axis), with standard errors."""
+    n = xs.shape[-1]
     a = level_pct / 100
-    q, q_se = percentile(gain, 100 - level_pct, xs)
+    q, q_se = percentile(xs, 100 - level_pct)
     var = -q
-    tail = -xs[: max(1, math.ceil(n * (1 - a)))]
-    tvar = tail.mean(axis=0)
+    tail = -xs[:, : max(1, math.ceil(n * (1 - a)))]
+    tvar, squares = _mean_and_deviations(tail, scratch, np.empty_like(tail))
     tvar_se = np.full(np.shape(tvar), math.nan)
-    if tail.shape[0] >= MIN_TAIL:
-        tvar_se = np.sqrt((tail.var(axis=0) + a * (tvar - var) ** 2) / (n * (1 - a)))
+    if tail.shape[-1] >= MIN_TAIL:
+        tail_var = _sum_in_order(squares, scratch) / tail.shape[-1]
+        tvar_se = np.sqrt((tail_var + a * (tvar - var) ** 2) / (n * (1 - a)))
     label = f"{level_pct:g}".replace(".", "_")
     return {f"var_{label}": (var, q_se), f"tvar_{label}": (tvar, tvar_se)}
+
+
+def _block_measures(block: np.ndarray, scratch: np.ndarray, deviations: np.ndarray,
+                    percentiles: tuple[float, ...], tail_levels: tuple[float, ...],
+                    loss_thresholds_usd: tuple[float, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every measure of each row of ``block`` (rows of trials; sorted in place)."""
+    n = block.shape[-1]
+    mean, squares = _mean_and_deviations(block, scratch, deviations)
+    sd = np.sqrt(_sum_in_order(squares, scratch) / (n - 1)) if n > 1 else np.zeros_like(mean)
+    np.multiply(squares, squares, out=squares)
+    m4 = _sum_in_order(squares, scratch) / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd_se = np.where(sd > 0, np.sqrt(np.maximum(m4 - sd**4, 0.0) / (4 * sd**2 * n)), 0.0)
+    p_loss = np.count_nonzero(block < 0, axis=-1) / n
+    out = {"mean": (mean, sd / math.sqrt(n)), "sd": (sd, sd_se),
+           "p_loss": (p_loss, np.sqrt(p_loss * (1 - p_loss) / n))}
+    for x in loss_thresholds_usd:
+        p = np.count_nonzero(block < -x, axis=-1) / n
+        out[f"p_loss_over_{x:.0f}"] = (p, np.sqrt(p * (1 - p) / n))
+    block.sort(axis=-1)
+    for pct in percentiles:
+        out[f"p{pct:g}".replace(".", "_")] = percentile(block, pct)
+    for level in tail_levels:
+        out.update(_sorted_tail_measures(block, level, scratch))
+    return out
+
+
+def column_measures(rows: np.ndarray, percentiles: tuple[float, ...] = PERCENTILES,
+                    tail_levels: tuple[float, ...] = TAIL_LEVELS,
+                    loss_thresholds_usd: tuple[float, ...] = ()) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Summary measures of each row of ``rows`` (k, n): ``name -> (value, standard error)``,
+    arrays of k.
+
+    The rows are copied a cache-sized block at a time (any layout in, no full-size
+    temporaries), summed in trial order and sorted once for every percentile and tail.
+    """
+    k, n = rows.shape
+    per_block = max(1, BLOCK_VALUES // max(n, 1))
+    block = np.empty((min(per_block, k), n))
+    scratch, deviations = np.empty(block.size), np.empty_like(block)
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for start in range(0, k, per_block):
+        stop = min(start + per_block, k)
+        b = stop - start
+        block[:b] = rows[start:stop]
+        got = _block_measures(block[:b], scratch, deviations[:b], percentiles, tail_levels,
+                              loss_thresholds_usd)
+        for name, (value, se) in got.items():
+            if name not in out:
+                out[name] = (np.empty(k), np.empty(k))
+            out[name][0][start:stop], out[name][1][start:stop] = value, se
+    return out
+
+
+def tail_measures(gain: np.ndarray, level_pct: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """VaR and TVaR of the loss (= -gain) at ``level_pct`` along the trial axis (0), with
+    standard errors."""
+    out = risk_measures(gain, percentiles=(), tail_levels=(level_pct,))
+    return {k: v for k, v in out.items() if k.startswith(("var_", "tvar_"))}
 
 
 def risk_measures(gain: np.ndarray, percentiles: tuple[float, ...] = PERCENTILES,
@@ -95,42 +170,38 @@ def risk_measures(gain: np.ndarray, percentiles: tuple[float, ...] = PERCENTILES
         For each X, ``p_loss_over_X``: the probability of losing more than X.
     """
     gain = np.asarray(gain, float)
-    n = gain.shape[0]
-    xs = _sorted(gain)
-    mean = gain.mean(axis=0)
-    squares = gain - mean
-    np.multiply(squares, squares, out=squares)  # one pass each, in place (many variants)
-    sd = np.sqrt(squares.sum(axis=0) / (n - 1)) if n > 1 else np.zeros_like(mean)
-    np.multiply(squares, squares, out=squares)
-    m4 = squares.mean(axis=0)
-    del squares
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sd_se = np.where(sd > 0, np.sqrt(np.maximum(m4 - sd**4, 0.0) / (4 * sd**2 * n)), 0.0)
-    p_loss = np.mean(gain < 0, axis=0)
-    out = {"mean": (mean, sd / math.sqrt(n)), "sd": (sd, sd_se),
-           "p_loss": (p_loss, np.sqrt(p_loss * (1 - p_loss) / n))}
-    for x in loss_thresholds_usd:
-        p = np.mean(gain < -x, axis=0)
-        out[f"p_loss_over_{x:.0f}"] = (p, np.sqrt(p * (1 - p) / n))
-    for pct in percentiles:
-        out[f"p{pct:g}".replace(".", "_")] = percentile(gain, pct, xs)
-    for level in tail_levels:
-        out.update(tail_measures(gain, level, xs))
+    rows = gain[None, :] if gain.ndim == 1 else gain.T
+    out = column_measures(rows, percentiles, tail_levels, loss_thresholds_usd)
     if gain.ndim == 1:
-        return {k: (float(v), float(e)) for k, (v, e) in out.items()}
+        return {k: (float(v[0]), float(e[0])) for k, (v, e) in out.items()}
     return out
+
+
+def _nansum(values: np.ndarray, axis: int) -> np.ndarray:
+    """Sum treating NaN as 0 (as xarray's ``sum`` does), on the layout given."""
+    if np.isnan(values).any():
+        values = np.where(np.isnan(values), 0.0, values)
+    return values.sum(axis=axis)
 
 
 def gain_horizons(settlement: xr.Dataset) -> xr.DataArray:
     """Provider gain by horizon: each year, the whole term (undiscounted), and present value;
-    by segment and in total. Dims (variant, trial, horizon, segment)."""
-    yearly = settlement["provider_gain_usd"]
-    parts = [yearly.assign_coords(year=[str(y) for y in yearly["year"].values]).rename(year="horizon"),
-             yearly.sum("year").expand_dims(horizon=["term"]),
-             settlement["pv_gain_usd"].expand_dims(horizon=["pv"])]
-    by_segment = xr.concat(parts, dim="horizon").transpose("variant", "trial", "horizon", "segment")
-    total = by_segment.sum("segment").expand_dims(segment=["total"], axis=-1)
-    return xr.concat([by_segment, total], dim="segment")
+    by segment and in total. Dims (variant, trial, horizon, segment), laid out as
+    (variant, segment, horizon, trial): each measure's sample is contiguous."""
+    yearly = settlement["provider_gain_usd"].transpose("variant", "segment", "trial", "year")
+    n_variants, n_segments, n_trials, n_years = yearly.shape
+    values = large.empty((n_variants, n_segments + 1, n_years + 2, n_trials))
+    by_segment = values[:, :n_segments]
+    by_segment[:, :, :n_years] = yearly.values.transpose(0, 1, 3, 2)
+    by_segment[:, :, n_years] = _nansum(yearly.values, axis=-1)
+    by_segment[:, :, n_years + 1] = settlement["pv_gain_usd"].transpose("variant", "segment", "trial").values
+    values[:, n_segments] = _nansum(by_segment, axis=1)
+    horizons = [str(y) for y in yearly["year"].values] + ["term", "pv"]
+    coords = {"variant": yearly["variant"].values, "trial": yearly["trial"].values,
+              "horizon": horizons, "segment": [*yearly["segment"].values, "total"]}
+    out = xr.DataArray(values, dims=("variant", "segment", "horizon", "trial"), coords=coords,
+                       name="provider_gain_usd", attrs=yearly.attrs)
+    return out.transpose("variant", "trial", "horizon", "segment")
 
 
 def check_no_nan(settlement: xr.Dataset) -> None:
@@ -163,15 +234,16 @@ def summarize(settlement: xr.Dataset, replicate_trials: int | None = None) -> pd
     With ``replicate_trials`` (a quasi-Monte Carlo run), the mean's standard error comes
     from the replicates' means (:func:`replicate_mean_se`).
     """
-    gains = gain_horizons(settlement).transpose("trial", "variant", "segment", "horizon")
+    gains = gain_horizons(settlement).transpose("variant", "segment", "horizon", "trial")
     check_no_nan(settlement)
     labels = pd.MultiIndex.from_product(
         [gains[d].values for d in ("variant", "segment", "horizon")],
         names=["variant", "segment", "horizon"]).to_frame(index=False)
-    measures = risk_measures(gains.values.reshape(gains.sizes["trial"], -1))
-    if replicate_trials:
-        flat = gains.values.reshape(gains.sizes["trial"], -1)
-        measures["mean"] = (measures["mean"][0], replicate_mean_se(flat, replicate_trials))
+    rows = gains.values.reshape(-1, gains.sizes["trial"])
+    measures = column_measures(rows)
+    if replicate_trials:  # trials on axis 0, C order: the replicate means sum as before
+        measures["mean"] = (measures["mean"][0],
+                            replicate_mean_se(np.ascontiguousarray(rows.T), replicate_trials))
     names = list(measures)
     table = labels.loc[labels.index.repeat(len(names))].reset_index(drop=True)
     table["measure"] = np.tile(names, len(labels))

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from ..core import arrays as large
 from .contract import CMS_TABLE, Contract, SegmentTerms, cms_min_savings_rate_pct
 from .equity import MeasureExperience, equity_payment
 
@@ -289,6 +290,19 @@ def present_value_factors(n_years: int, discount_rate_pct: float, payment_lag_mo
     return (1 + discount_rate_pct / 100) ** -t
 
 
+def variants_by_terms(contracts: list[Contract], segment: str) -> list[tuple[SegmentTerms, list[int]]]:
+    """The distinct terms of one segment, each with the indices of the variants that have
+    them: a segment a sweep does not vary is settled once, not once per variant."""
+    groups: dict[str, tuple[SegmentTerms, list[int]]] = {}
+    for v, contract in enumerate(contracts):
+        terms = contract.segments[segment]
+        key = repr(terms)
+        if key in groups and groups[key][0] != terms:
+            key = f"{key}#{v}"  # same text, unequal terms (a NaN): settled on its own
+        groups.setdefault(key, (terms, []))[1].append(v)
+    return list(groups.values())
+
+
 def settle(experience: xr.Dataset, contracts: dict[str, Contract], discount_rate_pct: float,
            outputs: tuple[str, ...] = tuple(OUTPUTS)) -> xr.Dataset:
     """Settle every contract variant on the same experience.
@@ -310,19 +324,21 @@ def settle(experience: xr.Dataset, contracts: dict[str, Contract], discount_rate
     columns = [SegmentExperience.from_dataset(experience.sel(segment=s)) for s in segments]
     n_trials, n_years = columns[0].member_months.shape
     # filled segment by segment, so (variant, segment, trial, year) is the contiguous layout
-    arrays = {k: np.empty((len(contracts), len(segments), n_trials, n_years)) for k in outputs}
-    pv = np.empty((len(contracts), len(segments), n_trials))
+    arrays = {k: large.empty((len(contracts), len(segments), n_trials, n_years)) for k in outputs}
+    pv = large.empty((len(contracts), len(segments), n_trials))
     measures = list(experience["measure"].values) if "measure" in experience.dims else []
     disparity = np.full((len(contracts), len(segments), n_trials, n_years, len(measures)), np.nan)
-    for v, contract in enumerate(contracts.values()):
-        factors = present_value_factors(n_years, discount_rate_pct, contract.payment_lag_months)
-        for s, name in enumerate(segments):
-            settled = settle_segment(contract.segments[name], columns[s])
+    factors = [present_value_factors(n_years, discount_rate_pct, c.payment_lag_months)
+               for c in contracts.values()]
+    for s, name in enumerate(segments):
+        for terms, members in variants_by_terms(list(contracts.values()), name):
+            settled = settle_segment(terms, columns[s])
             for k in outputs:
-                arrays[k][v, s] = settled[k]
-            pv[v, s] = settled["provider_gain_usd"] @ factors
+                arrays[k][members, s] = settled[k]
+            for v in members:
+                pv[v, s] = settled["provider_gain_usd"] @ factors[v]
             for m, values in settled["disparity"].items():
-                disparity[v, s, ..., measures.index(m)] = values
+                disparity[members, s, ..., measures.index(m)] = values
     dims = ("variant", "segment", "trial", "year")
     data = {k: (dims, arrays[k], {"units": UNITS.get(k, "USD"), "description": OUTPUTS[k]})
             for k in outputs}
