@@ -41,6 +41,8 @@ STANDARD_ATTACHMENTS_USD = (100_000.0, 150_000.0, 200_000.0, 250_000.0, 300_000.
 class Term(StrictModel):
     years: int = Field(ge=1, le=30, description="Length of the contract term in years.")
     first_year: int = Field(2019, ge=1900, le=2200, description="Calendar year of year 1 (labels only).")
+    base_years: int = Field(0, ge=0, le=10, description="Years simulated before year 1 on the same "
+                            "population, for a historical benchmark (kept apart in the experience).")
 
 
 class RunSettings(StrictModel):
@@ -99,6 +101,7 @@ class Scenario(StrictModel):
     _source_name: str = PrivateAttr("<scenario>")
     _warnings: list[tuple[str, str]] = PrivateAttr(default_factory=list)
     _overrides: tuple[str, ...] = PrivateAttr(())
+    _history_of: Any = PrivateAttr(None)  # a scenario's base years and term (experience.history)
 
     @model_validator(mode="after")
     def _parts_agree(self) -> Scenario:
