@@ -4,9 +4,9 @@
 performance year is the provider's own cost per member-month in the base years, each
 restated at a risk score of 1 when the budget is risk-adjusted, weighted (MSSP: 10/30/60,
 oldest first), trended to the performance year at the budget trend, and optionally blended
-with a regional rate. At the start of each agreement period within the term the benchmark is
-rebased on the years just before it, so savings achieved lower later budgets (the ratchet).
-The first period's base years are simulated before the term (``term.base_years``), on the
+with a regional rate (the contract's budget_pmpm schedule). At the start of each agreement
+period within the term the benchmark is rebased on the years just before it, so savings
+achieved lower later budgets (the ratchet). The first period's base years are simulated before the term (``term.base_years``), on the
 same population, so their noise enters the budget. Risk adjustment then applies the growth of
 the score from the period's last base year (the reference year) to the performance year,
 within the caps.
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import Field, model_validator
 
-from ..core.inputs import Percent, StrictModel
+from ..core.inputs import Percent, StrictModel, per_year_fraction
 
 if TYPE_CHECKING:
     from .contract import SegmentTerms
@@ -39,18 +39,15 @@ class HistoricalBenchmark(StrictModel):
     agreement_years: int | None = Field(
         None, ge=1, le=30, description="Length of an agreement period (MSSP: 5): the benchmark is "
         "rebased on the years just before each new period; omit for one period over the term.")
-    regional_pmpm: float | None = Field(
-        None, gt=0, le=1e6, description="Regional cost per member-month at a risk score of 1 in the "
-        "year before year 1, trended with the budget; blended by regional_weight_pct.")
-    regional_weight_pct: Percent = Field(0.0, description="Weight of the regional rate in the blend.")
+    regional_weight_pct: Percent = Field(
+        0.0, description="Weight of the regional rate in the blend: the segment's budget_pmpm "
+        "(at a risk score of 1 in the year before year 1), trended with the budget.")
 
     @model_validator(mode="after")
     def _consistent(self) -> HistoricalBenchmark:
         if abs(sum(self.base_year_weights_pct) - 100) > 1e-9:
             raise ValueError(f"base_year_weights_pct: must sum to 100, sums to "
                              f"{sum(self.base_year_weights_pct):g}")
-        if self.regional_weight_pct and self.regional_pmpm is None:
-            raise ValueError("regional_pmpm: required when regional_weight_pct is above 0")
         return self
 
 
@@ -110,9 +107,8 @@ def historical_budget(terms: SegmentTerms, exp: SegmentExperience) -> tuple[np.n
     last base year; 1 when not risk-adjusted), both (trial, year)."""
     hb = terms.historical_benchmark
     risk_adjusted = terms.risk_adjustment is not None
-    b, years = exp.base_member_months.shape[1] if exp.base_member_months is not None else 0, \
-        exp.member_months.shape[1]
     cost, score = history(exp, risk_adjusted)
+    b, years = exp.base_member_months.shape[1], exp.member_months.shape[1]
     weights = np.asarray(hb.base_year_weights_pct) / 100
     if b < weights.size:
         raise ValueError(f"historical_benchmark.base_year_weights_pct: {weights.size} base years "
@@ -127,9 +123,9 @@ def historical_budget(terms: SegmentTerms, exp: SegmentExperience) -> tuple[np.n
             pmpm[:, y] = at_base * index[b + y]
             if risk_adjusted:
                 reference[:, y] = score[:, base[-1]]
-    if hb.regional_pmpm is not None and hb.regional_weight_pct:
+    if hb.regional_weight_pct:
         w = hb.regional_weight_pct / 100
-        pmpm = (1 - w) * pmpm + w * hb.regional_pmpm * index[b:]
+        pmpm = (1 - w) * pmpm + w * terms.budget_pmpm * index[b:]
     return pmpm, reference
 
 
@@ -146,7 +142,4 @@ def capped_growth(terms: SegmentTerms, score: np.ndarray, reference: np.ndarray)
 
 def coding_factor(terms: SegmentTerms, years: int) -> np.ndarray:
     """Coding intensity factor of each year, as a fraction (0 when none)."""
-    from ..core.inputs import per_year_fraction
-
-    cif = terms.risk_adjustment.coding_intensity_factor_pct
-    return per_year_fraction(cif, years)
+    return per_year_fraction(terms.risk_adjustment.coding_intensity_factor_pct, years)
