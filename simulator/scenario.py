@@ -196,6 +196,11 @@ class Scenario(StrictModel):
                                      f"with cut points), as {where}.segments.{name}.quality uses the "
                                      "quality score")
             for name, terms in contract.segments.items():
+                weighted = len(terms.historical_benchmark.base_year_weights_pct) \
+                    if terms.historical_benchmark is not None else 0
+                if weighted > self.term.base_years:
+                    raise ValueError(f"{where}.segments.{name}.historical_benchmark.base_year_weights_pct: "
+                                     f"{weighted} base years weighted; term.base_years is {self.term.base_years}")
                 if terms.equity is None:
                     continue
                 path = f"{where}.segments.{name}.equity"
