@@ -28,6 +28,7 @@ from .capital.terms import CapitalTerms
 from .experience.measures import QualityModel
 from .experience.population import CostModel, Segment, Systemic
 from .experience.programs import Program
+from .experience.risk_scores import check_prospective_r2
 from .core.errors import ScenarioError
 from .core.toml import MAX_NESTING, nesting_depth, read_toml
 from .core.plausibility import plausibility_warnings
@@ -110,6 +111,8 @@ class Scenario(StrictModel):
                 raise ValueError(f"segments.{name}.cost_model: no cost model named '{seg.cost_model}' "
                                  f"(have {sorted(self.cost_models)})")
             check_per_year(seg.cost_trend_pct, self.term.years, f"segments.{name}.cost_trend_pct")
+            if seg.risk_scoring is not None and seg.risk_scoring.prospective_r2 is not None:
+                check_prospective_r2(seg, self.cost_models[seg.cost_model], f"segments.{name}.risk_scoring")
         self._check_quality_model()
         self._check_program()
         k = len(self.segments)

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from .costs import MEAN_MONTHS_LOST_AT_DEATH, CostTables
 from .streams import Purpose, stream
-from .population import RiskScoring
+from .population import CostModel, RiskScoring, Segment
 
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
     from ..scenario import Scenario
@@ -83,6 +83,14 @@ def score_noise(tables: CostTables, churn: float, r2: float) -> tuple[float, flo
                          "reach given the cost band (the cost model's own prediction)")
     lam = r2 / r0
     return lam, lam * (1 - lam) * var_m
+
+
+def check_prospective_r2(seg: Segment, model: CostModel, where: str) -> None:
+    """Raise ``ValueError`` naming ``where`` if the segment's target R² cannot be reached."""
+    try:
+        score_noise(CostTables.from_model(model), seg.churn_pct / 100, seg.risk_scoring.prospective_r2)
+    except ValueError as err:
+        raise ValueError(f"{where}.{err}") from None
 
 
 def adjust_scores(scenario: Scenario, trials: range, score_months: np.ndarray,

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import REFERENCE, small_dict
+from simulator.core.errors import ScenarioError
 from simulator.experience.costs import CostTables
 from simulator.experience.engine import simulate_experience
 from simulator.experience.risk_scores import adjust_scores, best_r2, history_member_years, score_noise
@@ -33,6 +34,12 @@ def member_years(tables: CostTables, churn: float, n: int, rng: np.random.Genera
         cost[paid] = sev.dist.rvs(size=paid.sum(), random_state=rng)
     scores = np.append(*tables.prospective_scores(churn))
     return scores[history], cost
+
+
+def without_scoring(data: dict) -> dict:
+    for seg in data["segments"].values():
+        seg.pop("risk_scoring", None)
+    return data
 
 
 @pytest.mark.parametrize("model, target", [("commercial", 0.175), ("medicare", 0.125)])
@@ -67,13 +74,17 @@ def test_the_cost_models_own_scores_predict_better_than_real_ones():
     assert best_r2(*reference_tables("medicare"))[0] == pytest.approx(0.2443, abs=1e-4)
     with pytest.raises(ValueError, match="prospective_r2"):
         score_noise(*reference_tables("commercial"), 0.3)
+    data = small_dict()
+    data["segments"]["ppo"]["risk_scoring"] = {"prospective_r2": 0.3}
+    with pytest.raises(ScenarioError, match=r"segments\.ppo\.risk_scoring\.prospective_r2: 0\.3 is above 0\.230"):
+        scenario_from_dict(data)
 
 
 def test_aggregate_noise_has_its_exact_variance():
     # 4,000 trials of one segment-year of 120,000 member-months with every score 1: the
     # adjusted aggregate is 120,000 + N(0, sigma² x 12 x 120,000). The sample variance over
     # 4,000 trials has a relative standard error sqrt(2 / 3,999) = 2.2%: tolerance 4 of them.
-    data = small_dict(years=1)
+    data = without_scoring(small_dict(years=1))
     data["segments"]["medicare"]["risk_scoring"] = {"prospective_r2": 0.125}
     scenario = scenario_from_dict(data)
     tables, churn = reference_tables("medicare")
@@ -92,7 +103,7 @@ def test_aggregate_noise_has_its_exact_variance():
 @pytest.mark.parametrize("engine", ["member", "cohort"])
 def test_coding_intensity_moves_scores_not_cost(engine):
     # 2% a year: year y's scores are (1.02)^(y - 1) times those without it; costs identical.
-    data = small_dict(years=3, trials=4)
+    data = without_scoring(small_dict(years=3, trials=4))
     plain = simulate_experience(scenario_from_dict(data).with_run(engine=engine))
     for seg in data["segments"].values():
         seg["risk_scoring"] = {"coding_intensity_pct": 2.0}

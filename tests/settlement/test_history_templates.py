@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 
@@ -20,6 +18,7 @@ MEMBERS = {"ppo": 1500, "hmo": 1000, "medicare": 4000}
 
 def run(coding: bool = True):
     data = small_dict(members=MEMBERS, years=7, trials=40, trials_per_block=20)
+    data["term"]["base_years"] = 3  # as the reference scenario
     if not coding:
         for seg in data["segments"].values():
             seg["risk_scoring"] = {**seg["risk_scoring"], "coding_intensity_pct": 0.0}
@@ -96,7 +95,7 @@ def test_aqc_historical_ratchet_settles_every_segment(reference_run):
 
 
 def test_a_historical_benchmark_needs_the_runs_base_years():
-    data = copy.deepcopy(small_dict(years=7))
+    data = small_dict(years=7)
     data["term"]["base_years"] = 2
     data["contract"]["segments"]["medicare"]["historical_benchmark"] = {"base_year_weights_pct": [10, 30, 60]}
     with pytest.raises(ScenarioError, match="3 base years weighted; term.base_years is 2"):
