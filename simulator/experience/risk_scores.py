@@ -41,9 +41,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from .costs import MEAN_MONTHS_LOST_AT_DEATH, CostTables
-from .streams import Purpose, stream
 from .population import CostModel, RiskScoring, Segment
+from .streams import Purpose, stream
 
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
     from ..scenario import Scenario
@@ -72,6 +73,8 @@ def best_r2(tables: CostTables, churn: float) -> tuple[float, float]:
     var_cost = mix @ (to_band @ second) / mean**2 - 1
     scores = np.append(*tables.prospective_scores(churn))  # m on the scale the engines apply
     var_m = mix @ scores**2 - (mix @ scores) ** 2
+    # Var(c) is of cost over the member-year mean; on the scores' scale it is that times
+    # (mean score)², the scores being normalised by the member-month mean
     return float(var_m / (var_cost * (mix @ scores) ** 2)), float(var_m)
 
 
