@@ -28,7 +28,6 @@ from .capital.terms import CapitalTerms
 from .experience.measures import QualityModel
 from .experience.population import CostModel, Segment, Systemic
 from .experience.programs import Program
-from .experience.risk_scores import check_prospective_r2
 from .core.errors import ScenarioError
 from .core.toml import MAX_NESTING, nesting_depth, read_toml
 from .core.plausibility import plausibility_warnings
@@ -112,6 +111,7 @@ class Scenario(StrictModel):
                                  f"(have {sorted(self.cost_models)})")
             check_per_year(seg.cost_trend_pct, self.term.years, f"segments.{name}.cost_trend_pct")
             if seg.risk_scoring is not None and seg.risk_scoring.prospective_r2 is not None:
+                from .experience.risk_scores import check_prospective_r2  # scipy: only when asked
                 check_prospective_r2(seg, self.cost_models[seg.cost_model], f"segments.{name}.risk_scoring")
         self._check_quality_model()
         self._check_program()

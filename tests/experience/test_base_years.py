@@ -7,7 +7,7 @@ import pytest
 
 from conftest import small_dict
 from simulator.experience.dataset import experience_dataset
-from simulator.experience.engine import ENGINES, simulate_experience, trial_blocks
+from simulator.experience.engine import engine as engine_of, simulate_experience, trial_blocks, trials_per_block
 from simulator.scenario import scenario_from_dict
 
 
@@ -22,7 +22,8 @@ def without_history(data: dict) -> dict:
 def test_without_base_years_or_risk_scoring_nothing_changes_bit_for_bit(engine):
     # The run is exactly the engine's own output: no step of this issue touches it.
     scenario = scenario_from_dict(without_history(small_dict())).with_run(engine=engine)
-    raw = experience_dataset([ENGINES[engine](scenario, r) for r in trial_blocks(8, 3)], scenario)
+    blocks = trial_blocks(8, trials_per_block(scenario))
+    raw = experience_dataset([engine_of(engine)(scenario, r) for r in blocks], scenario)
     run = simulate_experience(scenario, jobs=1)
     assert "base_member_months" not in run
     for name in raw.data_vars:
