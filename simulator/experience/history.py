@@ -30,6 +30,7 @@ from ..core.inputs import per_year_fraction
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
     from ..scenario import Scenario
 
+
 def extended(scenario: Scenario) -> Scenario:
     """The scenario over its base years and term together (unvalidated copy)."""
     b, years = scenario.term.base_years, scenario.term.years
@@ -57,10 +58,9 @@ def simulate_with_history(engine: Callable[[Scenario, range], ExperienceBlock], 
     for name, (term_name, _) in HISTORY_VARIABLES.items():
         block[name] = full[term_name][:, :b].copy()
     if scenario.quality is not None:  # measured over the term, as without base years
-        for name in ("measure_denominator", "measure_numerator", "measure_numerator_no_change",
-                     "measure_rate_true_pct", "measure_baseline_measured_denominator",
-                     "measure_baseline_measured_numerator"):
-            block[name][:] = 0
+        for name in VARIABLES:
+            if name.startswith("measure_"):
+                block[name][:] = 0
     for i, trial in enumerate(trials):
         block["quality_score_pct"][i] = quality_scores(scenario, trial)
         fill_measures(scenario, trial, block, i)
