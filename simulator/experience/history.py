@@ -57,6 +57,11 @@ def simulate_with_history(engine: Callable[[Scenario, range], ExperienceBlock], 
              for name, a in full.items()}
     for name, (term_name, _) in HISTORY_VARIABLES.items():
         block[name] = full[term_name][:, :b].copy()
+    # the level relative to the year before year 1, as without base years (the engines saw it
+    # relative to the first base year, with the cost factor deflated by the same growth)
+    first = np.array([per_year_fraction(seg.cost_trend_pct, scenario.term.years)[0]
+                      for seg in scenario.segments.values()])
+    block["trend_index"] /= (1 + first) ** b
     if scenario.quality is not None:  # measured over the term, as without base years
         for name in VARIABLES:
             if name.startswith("measure_"):

@@ -66,5 +66,7 @@ def test_base_year_cost_is_the_same_population_before_the_term():
     base = (exp["base_allowed_usd"] / exp["base_member_months"]).values[:, -1]
     year1 = (exp["allowed_usd"] / exp["member_months"]).values[:, 0]
     assert np.corrcoef(base, year1)[0, 1] > 4 / np.sqrt(1000)
+    # the recorded level stays relative to the year before year 1 (no shocks: exactly the trend)
+    np.testing.assert_allclose(exp["trend_index"].values[:, 0], 1.036, rtol=1e-12)
     ratio = year1 / base
     assert abs(ratio.mean() - 1.036) <= 4 * ratio.std(ddof=1) / np.sqrt(ratio.size)
