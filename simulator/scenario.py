@@ -41,6 +41,8 @@ STANDARD_ATTACHMENTS_USD = (100_000.0, 150_000.0, 200_000.0, 250_000.0, 300_000.
 class Term(StrictModel):
     years: int = Field(ge=1, le=30, description="Length of the contract term in years.")
     first_year: int = Field(2019, ge=1900, le=2200, description="Calendar year of year 1 (labels only).")
+    base_years: int = Field(0, ge=0, le=10, description="Years simulated before year 1 on the same "
+                            "population, for a historical benchmark (kept apart in the experience).")
 
 
 class RunSettings(StrictModel):
@@ -99,6 +101,7 @@ class Scenario(StrictModel):
     _source_name: str = PrivateAttr("<scenario>")
     _warnings: list[tuple[str, str]] = PrivateAttr(default_factory=list)
     _overrides: tuple[str, ...] = PrivateAttr(())
+    _history_of: Any = PrivateAttr(None)  # a scenario's base years and term (experience.history)
 
     @model_validator(mode="after")
     def _parts_agree(self) -> Scenario:
@@ -107,6 +110,9 @@ class Scenario(StrictModel):
                 raise ValueError(f"segments.{name}.cost_model: no cost model named '{seg.cost_model}' "
                                  f"(have {sorted(self.cost_models)})")
             check_per_year(seg.cost_trend_pct, self.term.years, f"segments.{name}.cost_trend_pct")
+            if seg.risk_scoring is not None and seg.risk_scoring.prospective_r2 is not None:
+                from .experience.risk_scores import check_prospective_r2  # scipy: only when asked
+                check_prospective_r2(seg, self.cost_models[seg.cost_model], f"segments.{name}.risk_scoring")
         self._check_quality_model()
         self._check_program()
         k = len(self.segments)
@@ -193,6 +199,11 @@ class Scenario(StrictModel):
                                      f"with cut points), as {where}.segments.{name}.quality uses the "
                                      "quality score")
             for name, terms in contract.segments.items():
+                weighted = len(terms.historical_benchmark.base_year_weights_pct) \
+                    if terms.historical_benchmark is not None else 0
+                if weighted > self.term.base_years:
+                    raise ValueError(f"{where}.segments.{name}.historical_benchmark.base_year_weights_pct: "
+                                     f"{weighted} base years weighted; term.base_years is {self.term.base_years}")
                 if terms.equity is None:
                     continue
                 path = f"{where}.segments.{name}.equity"

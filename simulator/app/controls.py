@@ -24,7 +24,7 @@ from typing import Any
 from ..settlement.contract import Contract
 
 GROUPS: tuple[tuple[str, str], ...] = (
-    ("Budget", r"^(budget_|risk_adjustment$|rebasing$|discount_)"),
+    ("Budget", r"^(budget_|risk_adjustment$|rebasing$|historical_benchmark$|discount_|heba$)"),
     ("Sharing", r"(_share_pct$|^sharing$)"),
     ("Corridors", r"_corridors$"),
     ("Minimum savings and loss rates", r"(^min_.*_rate_pct$|^assigned_beneficiaries$)"),

@@ -76,6 +76,17 @@ VARIABLES: dict[str, Variable] = {
 }
 """Per-trial variables, filled by the engines."""
 
+HISTORY_DIMS = ("trial", "base_year", "segment")
+HISTORY_VARIABLES: dict[str, tuple[str, Variable]] = {
+    "base_member_months": ("member_months", Variable(
+        HISTORY_DIMS, "member-months", "Months of membership in the base years before year 1")),
+    "base_allowed_usd": ("allowed_usd", Variable(
+        HISTORY_DIMS, "USD", "Total allowed cost of the members in the base years")),
+    "base_risk_score_member_months": ("risk_score_member_months", Variable(
+        HISTORY_DIMS, "member-months", "Risk score x months summed over members in the base years")),
+}
+"""Base-year variables (only with ``term.base_years``) and the term variable each continues."""
+
 
 def _sizes(scenario: Scenario, n_trials: int) -> dict[str, int]:
     q = scenario.quality
@@ -133,6 +144,12 @@ def experience_dataset(blocks: list[ExperienceBlock], scenario: Scenario,
     variables["segment_members"] = ("segment", members, {
         "units": "members", "description": "Members of the segment (persons; constant over the "
         "term, leavers replaced): the assigned beneficiaries of an MSR lookup"})
+    if scenario.term.base_years:
+        b = scenario.term.base_years
+        coords["base_year"] = list(range(scenario.term.first_year - b, scenario.term.first_year))
+        variables |= {name: (v.dims, np.concatenate([blk[name] for blk in blocks]),
+                             {"units": v.units, "description": v.description})
+                      for name, (_, v) in HISTORY_VARIABLES.items()}
     ds = xr.Dataset(variables | baseline_variables(scenario), coords=coords)
     with np.errstate(invalid="ignore", divide="ignore"):
         measured = 100 * ds["measure_numerator"] / ds["measure_denominator"]

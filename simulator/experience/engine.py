@@ -124,12 +124,26 @@ def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | N
     return experience_dataset([done[i] for i in range(len(blocks))], scenario)
 
 
+def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
+    """One block of trials from the scenario's engine, with base years simulated first when
+    the scenario has them and its risk scores made realistic when it asks for it."""
+    from .history import simulate_with_history  # with the engine, on first use
+    from .risk_scores import adjust_scores
+
+    run_engine = engine(resolve_engine(scenario)[0])
+    if scenario.term.base_years:
+        return simulate_with_history(run_engine, scenario, trials)
+    block = run_engine(scenario, trials)
+    adjust_scores(scenario, trials, block["risk_score_member_months"], block["member_months"])
+    return block
+
+
 def _one_block(scenario: Scenario, index: int, trials: range, plan: ProgramPlan | None = None,
                parent_pid: int | None = None) -> tuple[int, ExperienceBlock]:
     if parent_pid is not None:
         watch_parent(parent_pid)
     remember_plan(scenario, plan)  # computed once, in the main process
-    return index, engine(resolve_engine(scenario)[0])(scenario, trials)
+    return index, simulate_block(scenario, trials)
 
 
 def _start_worker(scenario: Scenario, parent_pid: int | None = None) -> None:

@@ -110,6 +110,19 @@ class QualityScore(StrictModel):
                                     "consecutive years (AR(1)).")
 
 
+class RiskScoring(StrictModel):
+    """How well the segment's prospective risk scores predict, and how they drift
+    (applied in :mod:`simulator.experience.risk_scores`, which derives the noise)."""
+
+    prospective_r2: float | None = Field(
+        None, gt=0, le=1, description="Member-level R-squared of the score against the year's "
+        "cost (CMS-HCC about 0.12-0.13, commercial 0.15-0.20, approx.); omit for the cost "
+        "model's own (perfect given the band) prediction.")
+    coding_intensity_pct: float = Field(
+        0.0, ge=-10, le=20, description="Yearly drift of the scores that comes with no cost "
+        "(documentation, coding), % a year, compounding from term year 1.")
+
+
 class Segment(StrictModel):
     """A product line (PPO, HMO, Medicare ...) of attributed members."""
 
@@ -136,6 +149,9 @@ class Segment(StrictModel):
     group_mix: dict[Name, Probability] | None = Field(
         None, description="Members' shares by race/ethnicity group (the groups of [quality]); "
                           "entrants follow the same mix.")
+    risk_scoring: RiskScoring | None = Field(
+        None, description="Realistic risk scores: a target member-level R-squared and coding "
+        "intensity; omit for the cost model's own scores (perfect given the band).")
 
     @field_validator("group_mix")
     @classmethod

@@ -22,6 +22,7 @@ first years; the program's cost is staff x cost per care manager.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -152,6 +153,27 @@ def expected_referrals(segments: Iterable[Segment], cost_models: Mapping[str, Co
     return out
 
 
+@dataclass(frozen=True)
+class ShiftedPlan(ProgramPlan):
+    """A plan whose term starts after ``offset`` simulated base years: nothing is flagged,
+    engaged, saved or spent in the base years (see :mod:`simulator.experience.history`)."""
+
+    offset: int = 0
+
+    def effects(self, seed: int, trial: int, years: int) -> np.ndarray:
+        term = super().effects(seed, trial, years - self.offset)
+        return np.vstack([np.zeros((self.offset, term.shape[1])), term])
+
+
+def shift_plan(plan: ProgramPlan, offset: int) -> ShiftedPlan:
+    """``plan`` preceded by ``offset`` years without the program."""
+    def pad(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.zeros((offset,) + a.shape[1:]), a])
+
+    ops = dataclasses.replace(plan.operations, engaged_fraction=pad(plan.operations.engaged_fraction))
+    return ShiftedPlan(plan.program, plan.strata, ops, pad(plan.cost_usd), pad(plan.referrals), offset)
+
+
 _PLANS: dict[str, ProgramPlan] = {}
 """Plans by what they depend on: the discrete-event model runs once per process and inputs."""
 _MAX_PLANS = 8
@@ -179,6 +201,9 @@ def program_plan(scenario: Scenario) -> ProgramPlan | None:
     program = scenario.program
     if program is None:
         return None
+    term_scenario = getattr(scenario, "_history_of", None)  # base years simulated first
+    if term_scenario is not None:
+        return shift_plan(program_plan(term_scenario), term_scenario.term.base_years)
     key = _plan_key(scenario)
     if key not in _PLANS:
         from .operations import simulate_operations  # simpy: only when a plan is computed

@@ -54,6 +54,7 @@ class Purpose(IntEnum):
     PRICING = 19
     SYSTEMIC_EVENT = 20
     SOBOL_SCRAMBLE = 21
+    RISK_SCORE_NOISE = 22
 
 
 def stream(seed: int, trial: int, purpose: Purpose, *subkeys: int) -> np.random.Generator:

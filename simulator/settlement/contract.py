@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
+from .benchmark import HealthEquityAdjustment, HistoricalBenchmark
 from .equity import EquityTerms
 from ..core.inputs import (Name, Percent, StrictModel, TrendPct, check_per_year, deep_merge,
                     per_year_fraction, validation_problems)
@@ -77,6 +78,9 @@ class RiskAdjustment(StrictModel):
         None, ge=0, le=100, description="Cap on the score's growth above the base year, % (MSSP: 3).")
     decline_floor_pct: float | None = Field(
         None, ge=0, le=100, description="Floor on its decline below the base year, % (REACH: 3).")
+    coding_intensity_factor_pct: TrendPct = Field(
+        0.0, description="Coding intensity factor: the score is cut by this percent before the "
+        "cap (REACH); one number or one per year of the term.")
 
 
 class Rebasing(StrictModel):
@@ -112,7 +116,9 @@ class BonusBand(StrictModel):
 class QualityTerms(StrictModel):
     """How the composite quality score moves money (all off by default)."""
 
-    gate_pct: Percent | None = Field(None, description="Below this score no surplus is shared.")
+    gate_pct: Percent | list[Percent] | None = Field(
+        None, description="Below this score no surplus is shared; one number or one per year of "
+        "the term (a gate that rises year by year).")
     sliding_scale_below_pct: Percent | None = Field(
         None, description="Below this score surplus shares are multiplied by score / 100 (MSSP "
                           "from 2024, below the quality performance standard); 100: always.")
@@ -144,6 +150,11 @@ class SegmentTerms(StrictModel):
         0.0, ge=-50, le=50, description="Negotiated adjustment added to every year's budget trend.")
     risk_adjustment: RiskAdjustment | None = Field(None, description="Omit for no risk adjustment.")
     rebasing: Rebasing | None = None
+    historical_benchmark: HistoricalBenchmark | None = Field(
+        None, description="Budget from the provider's own simulated base years (needs "
+        "term.base_years), rebased each agreement period; budget_pmpm is then not used.")
+    heba: HealthEquityAdjustment | None = Field(None, description="REACH health equity "
+                                                "benchmark adjustment.")
     discount_pct: Percent = Field(0.0, description="Discount off the benchmark (REACH Global).")
 
     surplus_share_pct: Percent | None = Field(None, description="Provider's share of a surplus "
@@ -196,6 +207,9 @@ class SegmentTerms(StrictModel):
         if (self.gain_cap_revenue_pct is not None or self.loss_cap_revenue_pct is not None) \
                 and self.revenue_pmpm is None:
             raise ValueError("revenue_pmpm: required when a cap is stated as % of revenue")
+        if self.historical_benchmark is not None and self.rebasing is not None:
+            raise ValueError("rebasing: give either rebasing or historical_benchmark (which rebases "
+                             "each agreement period), not both")
         if self.quality.deficit_share_from_quality is not None and self.deficit_corridors is not None:
             raise ValueError("quality.deficit_share_from_quality: cannot be combined with deficit_corridors")
         q = self.quality
@@ -255,6 +269,11 @@ class Contract(StrictModel):
                 raise ValueError(f"{where}.segments.{name}.rebasing.prior_year_weights_pct: "
                                  f"{len(terms.rebasing.prior_year_weights_pct)} prior years need "
                                  f"rebasing.year above {len(terms.rebasing.prior_year_weights_pct)}")
+            if isinstance(terms.quality.gate_pct, list):
+                check_per_year(terms.quality.gate_pct, years, f"{where}.segments.{name}.quality.gate_pct")
+            if terms.risk_adjustment is not None:
+                check_per_year(terms.risk_adjustment.coding_intensity_factor_pct, years,
+                               f"{where}.segments.{name}.risk_adjustment.coding_intensity_factor_pct")
             if terms.stop_loss is not None:
                 check_per_year(terms.stop_loss.premium_trend_pct, years,
                                f"{where}.segments.{name}.stop_loss.premium_trend_pct")

@@ -31,6 +31,7 @@ import numpy as np
 import xarray as xr
 
 from ..core import arrays as large
+from .benchmark import capped_growth, historical_budget
 from .contract import CMS_TABLE, Contract, SegmentTerms, cms_min_savings_rate_pct
 from .equity import MeasureExperience, equity_payment
 
@@ -71,6 +72,10 @@ class SegmentExperience:
     program_cost_usd: np.ndarray | float = 0.0
     members: float | None = None
     """The segment's members (persons, constant over the term): assigned beneficiaries by default."""
+    base_member_months: np.ndarray | None = None
+    """(trial, base year): the years simulated before year 1, for a historical benchmark."""
+    base_allowed_usd: np.ndarray | None = None
+    base_risk_score: np.ndarray | None = None
 
     @classmethod
     def from_dataset(cls, exp: xr.Dataset) -> SegmentExperience:
@@ -91,12 +96,24 @@ class SegmentExperience:
                    risk_score=exp["risk_score_member_months"].values / mm,
                    quality_score_pct=exp["quality_score_pct"].values, measures=measures,
                    program_cost_usd=exp["program_cost_usd"].values if "program_cost_usd" in exp else 0.0,
-                   members=float(exp["segment_members"]) if "segment_members" in exp else None)
+                   members=float(exp["segment_members"]) if "segment_members" in exp else None,
+                   **base_years_of(exp))
+
+
+def base_years_of(exp: xr.Dataset) -> dict[str, np.ndarray]:
+    """The base-year arrays of one segment's experience, if it has them."""
+    if "base_member_months" not in exp:
+        return {}
+    mm = exp["base_member_months"].values
+    return {"base_member_months": mm, "base_allowed_usd": exp["base_allowed_usd"].values,
+            "base_risk_score": exp["base_risk_score_member_months"].values / mm}
 
 
 # -- 1. budget -----------------------------------------------------------------------
 def budget_pmpm(terms: SegmentTerms, exp: SegmentExperience) -> np.ndarray:
     """Budget PMPM per (trial, year) before risk adjustment and discount, with rebasing."""
+    if terms.historical_benchmark is not None:
+        return historical_budget(terms, exp)[0]
     years = exp.member_months.shape[-1]
     scheduled = np.broadcast_to(terms.budget_pmpm_by_year(years), exp.member_months.shape).copy()
     if terms.rebasing is None:
@@ -124,6 +141,10 @@ def risk_factor(terms: SegmentTerms, exp: SegmentExperience) -> np.ndarray:
     ra = terms.risk_adjustment
     if ra is None:
         return np.ones_like(exp.risk_score)
+    if terms.historical_benchmark is not None:  # growth over the period's reference year
+        return capped_growth(terms, exp.risk_score, historical_budget(terms, exp)[1])
+    if ra.coding_intensity_factor_pct:
+        return capped_growth(terms, exp.risk_score, np.ones_like(exp.risk_score))
     low = 1 - ra.decline_floor_pct / 100 if ra.decline_floor_pct is not None else 0.0
     high = 1 + ra.growth_cap_pct / 100 if ra.growth_cap_pct is not None else np.inf
     return np.clip(exp.risk_score, low, high)
@@ -190,8 +211,8 @@ def surplus_factor(terms: SegmentTerms, score_pct: np.ndarray) -> np.ndarray:
     factor = np.ones_like(score_pct)
     if q.sliding_scale_below_pct is not None:
         factor = np.where(score_pct < q.sliding_scale_below_pct, score_pct / 100, 1.0)
-    if q.gate_pct is not None:
-        factor = np.where(score_pct >= q.gate_pct, factor, 0.0)
+    if q.gate_pct is not None:  # one gate, or one per year (the last axis)
+        factor = np.where(score_pct >= np.asarray(q.gate_pct, float), factor, 0.0)
     return factor
 
 
@@ -260,6 +281,8 @@ def settle_segment(terms: SegmentTerms, exp: SegmentExperience) -> dict[str, np.
     mm = exp.member_months
     risk = risk_factor(terms, exp)
     budget = budget_pmpm(terms, exp) * risk * mm * (1 - terms.discount_pct / 100)
+    if terms.heba is not None:  # REACH HEBA, added after the discount (approx.)
+        budget = budget + terms.heba.pmpm * mm
     recovery, premium = specific_stop_loss(terms, exp)
     actual = exp.allowed_usd - recovery + premium
     agg_recovery, agg_premium = aggregate_stop_loss(terms, actual, budget, mm)

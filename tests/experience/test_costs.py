@@ -115,6 +115,10 @@ def test_medicare_cost_model_reproduces_the_elderly_top_1_percent_share(referenc
 def test_prospective_risk_scores_average_one_in_year_one_and_predict_cost():
     scenario = small_scenario(members={"ppo": 20_000, "hmo": 10, "medicare": 10}, trials=30,
                               trials_per_block=10, years=2)
+    # the cost model's own scores (no target R², no coding intensity: those are tested in
+    # test_score_realism.py)
+    scenario = scenario.model_copy(update={"segments": {
+        name: seg.model_copy(update={"risk_scoring": None}) for name, seg in scenario.segments.items()}})
     exp = simulate_experience(scenario).sel(segment="ppo")
     score = (exp["risk_score_member_months"] / exp["member_months"]).values
     assert abs(_z(score[:, 0], 1.0)) < 4

@@ -87,7 +87,8 @@ def test_event_frequency_size_and_rebound(reference):
 
 @pytest.mark.parametrize("engine", ["member", "cohort"])
 def test_both_engines_use_the_full_level(reference, engine):
-    small = {"segments": {s: {"members": 300} for s in reference.segments}}
+    small = {"segments": {s: {"members": 300} for s in reference.segments},
+             "term": {"base_years": 0}}  # the term's level alone (base years shift its draws)
     plain = reference.with_changes(small).with_run(trials=4, engine=engine, trials_per_block=2)
     priced = plain.with_changes({"segments": {s: {"pricing": {"level_sd_pct": 5.0}} for s in plain.segments},
                                  "systemic": {"event": {"probability_pct": 50, "size_pct": -10}}})
