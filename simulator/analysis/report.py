@@ -247,16 +247,16 @@ def capital_section(run_dir: Path, scenario: Scenario, settlement: xr.Dataset
 def risk_sources_section(summary: pd.DataFrame) -> str:
     """HTML section: where the risk comes from (shares of the term gain's variance and TVaR 95%
     by source, with standard errors), from a run's summary; '' when the run has none."""
-    from .sources import sources_from_summary
+    from .sources import SOURCE_LABELS, sources_from_summary
 
     table = sources_from_summary(summary)
     if table.empty:
         return ""
     shown = pd.DataFrame({
-        "share of variance": [f"{v:.1%} ({s:.1%})" for v, s in zip(table.variance_share, table.variance_share_se)],
-        "share of TVaR 95% beyond the mean": [f"{v:.1%} ({s:.1%})" for v, s in
+        "share of variance": [percent(v, s) for v, s in zip(table.variance_share, table.variance_share_se)],
+        "share of TVaR 95% beyond the mean": [percent(v, s) for v, s in
                                               zip(table.tvar_95_share, table.tvar_95_share_se)]},
-        index=table.source.str.replace("_", " ").rename(None))
+        index=table.source.map(SOURCE_LABELS).rename(None))
     return ("<h2>Where the risk comes from</h2>" + shown.to_html() +
             '<p class="note">Total gain over the term, contract \'base\'; the scenario re-simulated with '
             "the cohort engine, member noise alone first and the other sources switched on in this "

@@ -13,12 +13,12 @@ together (they share their random streams, so the differences are precise).
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from ..core.units import percent
 from ..experience.engine import simulate_experience
 from ..settlement.rules import settle
 from .risk import tail_measures
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 SOURCES = ("member_noise", "trend_parameter", "trend_shocks", "pricing", "program_effect", "quality")
 """In the order they are switched on; member noise is what remains with all others off."""
+SOURCE_LABELS = {"member_noise": "member noise", "trend_parameter": "expected-trend error",
+                 "trend_shocks": "trend shocks and events", "pricing": "pricing error",
+                 "program_effect": "program effect", "quality": "quality"}
 DEFAULT_TRIALS = 400
 """Trials per configuration: enough for shares to about a percentage point on the reference
 case, few enough that a run's decomposition costs a fraction of the run."""
@@ -170,10 +173,9 @@ def format_sources(summary: pd.DataFrame) -> str:
     lines = ["\nWhere the risk comes from: shares of the variance and of the TVaR95 (beyond the mean) "
              "of the total gain over the term, contract 'base' (cohort engine, sources switched on "
              "in this order; standard error):",
-             f"{'':<16}{'variance':>18}{'TVaR95':>18}"]
+             f"{'':<24}{'variance':>18}{'TVaR95':>18}"]
     for _, r in table.iterrows():
-        lines.append(f"{r.source:<16}{_pct(r.variance_share, r.variance_share_se):>18}"
-                     f"{_pct(r.tvar_95_share, r.tvar_95_share_se):>18}")
+        lines.append(f"{SOURCE_LABELS[r.source]:<24}{percent(r.variance_share, r.variance_share_se):>18}"
+                     f"{percent(r.tvar_95_share, r.tvar_95_share_se):>18}")
     return "\n".join(lines)
-def _pct(value: float, se: float) -> str:
-    return f"{value:.1%} ({se:.1%})"
+

@@ -74,7 +74,7 @@ def test_rows_round_trip_through_the_summary(table):
     assert np.allclose(back.variance_share, table.variance_share)
     assert np.allclose(back.tvar_95_share_se, table.tvar_95_share_se)
     text = format_sources(rows)
-    assert "pricing" in text and "member_noise" in text
+    assert "pricing error" in text and "member noise" in text
 
 
 def test_run_prints_and_stores_the_sources(tmp_path, capsys):
