@@ -74,8 +74,9 @@ def trials_per_block(scenario: Scenario) -> int:
 
 
 def member_years(scenario: Scenario, n_trials: int) -> int:
-    """Simulated member-years of a run (the unit of engine throughput)."""
-    return n_trials * scenario.term.years * sum(s.members for s in scenario.segments.values())
+    """Simulated member-years of a run (the unit of engine throughput), base years included."""
+    years = scenario.term.years + scenario.term.base_years
+    return n_trials * years * sum(s.members for s in scenario.segments.values())
 
 
 def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | None = None,
