@@ -38,8 +38,8 @@ from .programs import program_plan
 from .quality import fill_measures, quality_scores
 from .streams import COHORT_TRIALS_PER_BLOCK, Purpose, stream
 
-if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
-    from ..scenario import Scenario
+if TYPE_CHECKING:
+    from .inputs import ExperienceInputs
 
 EXACT_BODY_MAX = 30
 """Body counts up to this are summed member by member. Chosen by measurement
@@ -121,7 +121,7 @@ class _Streams:
             make(Purpose.ENGAGEMENT)
 
 
-def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
+def simulate_block(scenario: ExperienceInputs, trials: range) -> ExperienceBlock:
     """Experience aggregates of ``trials`` (the engine interface)."""
     t_n = len(trials)
     block = empty_block(scenario, t_n)

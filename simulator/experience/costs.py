@@ -29,7 +29,7 @@ from .uncertainty import is_classic, level_parts, sqrt_psd
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
     from scipy import stats
 
-    from ..scenario import Scenario
+    from .inputs import ExperienceInputs
 
 MEAN_MONTHS_LOST_AT_DEATH = 5.5
 """Death month is uniform on 1..12 (mean 6.5), so a death loses 5.5 member-months on average."""
@@ -211,7 +211,7 @@ class BandSeverities:
         return tuple(out)
 
 
-def trend_index(scenario: Scenario, trial: int) -> np.ndarray:
+def trend_index(scenario: ExperienceInputs, trial: int) -> np.ndarray:
     """Cost level multiplier of each (year, segment) for one trial: expected trend (with its
     per-trial error) compounded with systemic shocks, times the pricing error and any
     systemic event (:mod:`simulator.experience.uncertainty`); mean one apart from the trend
@@ -224,7 +224,7 @@ def trend_index(scenario: Scenario, trial: int) -> np.ndarray:
     return trend_indices(scenario, range(trial, trial + 1))[0]
 
 
-def trend_indices(scenario: Scenario, trials: range) -> np.ndarray:
+def trend_indices(scenario: ExperienceInputs, trials: range) -> np.ndarray:
     """:func:`trend_index` of each trial, shape (trials, years, segments). Each trial's shocks
     come from its own stream; without shocks no stream is drawn (the same numbers)."""
     if not is_classic(scenario):  # pricing error, trend error, events, AR(1) or Sobol sampling
@@ -246,13 +246,13 @@ def trend_indices(scenario: Scenario, trials: range) -> np.ndarray:
     return np.exp(np.cumsum(trend + shocks, axis=1))
 
 
-def expected_trend_index(scenario: Scenario, segment: str) -> np.ndarray:
+def expected_trend_index(scenario: ExperienceInputs, segment: str) -> np.ndarray:
     """Mean of the trend index by year, without trend parameter risk or events (shocks and
     pricing errors have mean one; a per-trial trend error and events move the mean)."""
     return np.cumprod(1 + scenario.cost_trend(segment))
 
 
-def expected_segment_experience(scenario: Scenario, segment: str) -> dict[str, np.ndarray]:
+def expected_segment_experience(scenario: ExperienceInputs, segment: str) -> dict[str, np.ndarray]:
     """Analytic expectations of a segment's yearly experience (no simulation).
 
     Returns

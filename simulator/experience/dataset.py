@@ -15,7 +15,7 @@ import numpy as np
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
     import xarray as xr
 
-    from ..scenario import Scenario
+    from .inputs import ExperienceInputs
 
 
 ExperienceBlock = dict[str, np.ndarray]
@@ -88,7 +88,7 @@ HISTORY_VARIABLES: dict[str, tuple[str, Variable]] = {
 """Base-year variables (only with ``term.base_years``) and the term variable each continues."""
 
 
-def _sizes(scenario: Scenario, n_trials: int) -> dict[str, int]:
+def _sizes(scenario: ExperienceInputs, n_trials: int) -> dict[str, int]:
     q = scenario.quality
     return {"trial": n_trials, "year": scenario.term.years, "segment": len(scenario.segments),
             "attachment": len(scenario.stop_loss_attachments()),
@@ -98,7 +98,7 @@ def _sizes(scenario: Scenario, n_trials: int) -> dict[str, int]:
 
 
 
-def baseline_variables(scenario: Scenario) -> dict[str, tuple]:
+def baseline_variables(scenario: ExperienceInputs) -> dict[str, tuple]:
     """Trial-independent measure baselines: rates, and expected denominators by segment."""
     q = scenario.quality
     if q is None:
@@ -115,13 +115,13 @@ def baseline_variables(scenario: Scenario) -> dict[str, tuple]:
                                               "members (members x eligible share x group share)"})}
 
 
-def empty_block(scenario: Scenario, n_trials: int) -> ExperienceBlock:
+def empty_block(scenario: ExperienceInputs, n_trials: int) -> ExperienceBlock:
     """Zeroed arrays for ``n_trials`` trials, to be filled by an engine."""
     sizes = _sizes(scenario, n_trials)
     return {name: np.zeros(tuple(sizes[d] for d in v.dims), v.dtype) for name, v in VARIABLES.items()}
 
 
-def experience_dataset(blocks: list[ExperienceBlock], scenario: Scenario,
+def experience_dataset(blocks: list[ExperienceBlock], scenario: ExperienceInputs,
                        first_trial: int = 0) -> xr.Dataset:
     """Concatenate blocks (in trial order) into a labelled dataset."""
     import xarray as xr  # not needed by the workers that fill blocks

@@ -28,9 +28,9 @@ from ..core.progress import Progress
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
     import xarray as xr
 
-    from ..scenario import Scenario
+    from .inputs import ExperienceInputs
 
-Engine = Callable[["Scenario", range], ExperienceBlock]
+Engine = Callable[["ExperienceInputs", range], ExperienceBlock]
 
 
 def engine(name: str) -> Engine:
@@ -44,7 +44,7 @@ def engine(name: str) -> Engine:
     return simulate_block
 
 
-def resolve_engine(scenario: Scenario) -> tuple[str, str]:
+def resolve_engine(scenario: ExperienceInputs) -> tuple[str, str]:
     """The engine a run uses, and why (``auto`` picks the cohort engine, which supports every
     feature the member engine does)."""
     if scenario.run.engine != "auto":
@@ -66,20 +66,20 @@ def trial_blocks(n_trials: int, per_block: int) -> list[range]:
     return [range(i, min(i + per_block, n_trials)) for i in range(0, n_trials, per_block)]
 
 
-def trials_per_block(scenario: Scenario) -> int:
+def trials_per_block(scenario: ExperienceInputs) -> int:
     """The block size of a run: the scenario's, or the cohort engine's own."""
     if resolve_engine(scenario)[0] == "cohort":
         return COHORT_TRIALS_PER_BLOCK
     return scenario.run.trials_per_block
 
 
-def member_years(scenario: Scenario, n_trials: int) -> int:
+def member_years(scenario: ExperienceInputs, n_trials: int) -> int:
     """Simulated member-years of a run (the unit of engine throughput), base years included."""
     years = scenario.term.years + scenario.term.base_years
     return n_trials * years * sum(s.members for s in scenario.segments.values())
 
 
-def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | None = None,
+def simulate_experience(scenario: ExperienceInputs, jobs: int = 1, store: BlockStore | None = None,
                         progress: bool = False, on_block: Callable[[int], None] | None = None,
                         label: str = "simulating trials", scheduler: str | None = None
                         ) -> xr.Dataset:
@@ -125,7 +125,7 @@ def simulate_experience(scenario: Scenario, jobs: int = 1, store: BlockStore | N
     return experience_dataset([done[i] for i in range(len(blocks))], scenario)
 
 
-def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
+def simulate_block(scenario: ExperienceInputs, trials: range) -> ExperienceBlock:
     """One block of trials from the scenario's engine, with base years simulated first when
     the scenario has them and its risk scores made realistic when it asks for it."""
     from .history import simulate_with_history  # with the engine, on first use
@@ -139,7 +139,7 @@ def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
     return block
 
 
-def _one_block(scenario: Scenario, index: int, trials: range, plan: ProgramPlan | None = None,
+def _one_block(scenario: ExperienceInputs, index: int, trials: range, plan: ProgramPlan | None = None,
                parent_pid: int | None = None) -> tuple[int, ExperienceBlock]:
     if parent_pid is not None:
         watch_parent(parent_pid)
@@ -147,7 +147,7 @@ def _one_block(scenario: Scenario, index: int, trials: range, plan: ProgramPlan 
     return index, simulate_block(scenario, trials)
 
 
-def _start_worker(scenario: Scenario, parent_pid: int | None = None) -> None:
+def _start_worker(scenario: ExperienceInputs, parent_pid: int | None = None) -> None:
     """Import what a block needs (the scenario's modules come with it)."""
     if parent_pid is not None:
         watch_parent(parent_pid)
@@ -194,7 +194,7 @@ _STARTING: list[Iterator] = []
 """Worker start-ups under way (:func:`start_workers`), finished before the next blocks run."""
 
 
-def start_workers(scenario: Scenario, jobs: int) -> None:
+def start_workers(scenario: ExperienceInputs, jobs: int) -> None:
     """Start the local worker processes of a run now, without waiting for them: they boot
     and import the engine while this process goes on (e.g. importing the analysis stack)."""
     if scenario.run.backend != "local" or jobs <= 1:
@@ -214,8 +214,8 @@ def _started() -> None:
             pass
 
 
-def _run(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int, scheduler: str | None = None
-         ) -> Iterator[tuple[int, ExperienceBlock]]:
+def _run(scenario: ExperienceInputs, tasks: list[tuple[int, range]], jobs: int,
+         scheduler: str | None = None) -> Iterator[tuple[int, ExperienceBlock]]:
     if scenario.run.backend == "dask":
         yield from _run_dask(scenario, tasks, jobs, scheduler)
         return
@@ -242,7 +242,7 @@ CONNECT_TIMEOUT_S = 10
 """How long to try reaching a dask scheduler before saying it is unreachable."""
 
 
-def _run_dask(scenario: Scenario, tasks: list[tuple[int, range]], jobs: int,
+def _run_dask(scenario: ExperienceInputs, tasks: list[tuple[int, range]], jobs: int,
               scheduler: str | None = None) -> Iterator[tuple[int, ExperienceBlock]]:
     """Blocks as dask futures: on the scheduler named by the caller or by
     ``DASK_SCHEDULER_ADDRESS``, else on a local cluster of ``jobs`` workers."""

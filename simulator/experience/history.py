@@ -27,11 +27,11 @@ from .quality import fill_measures, quality_scores
 from .risk_scores import adjust_scores
 from ..core.inputs import per_year_fraction
 
-if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
-    from ..scenario import Scenario
+if TYPE_CHECKING:
+    from .inputs import ExperienceInputs
 
 
-def extended(scenario: Scenario) -> Scenario:
+def extended(scenario: ExperienceInputs) -> ExperienceInputs:
     """The scenario over its base years and term together (unvalidated copy)."""
     b, years = scenario.term.base_years, scenario.term.years
     segments = {}
@@ -46,8 +46,8 @@ def extended(scenario: Scenario) -> Scenario:
     return out
 
 
-def simulate_with_history(engine: Callable[[Scenario, range], ExperienceBlock], scenario: Scenario,
-                          trials: range) -> ExperienceBlock:
+def simulate_with_history(engine: Callable[[ExperienceInputs, range], ExperienceBlock],
+                          scenario: ExperienceInputs, trials: range) -> ExperienceBlock:
     """Run ``engine`` over base years and term, adjust the risk scores over both (coding
     intensity compounds from year 1, so base-year scores sit below it), and split."""
     b = scenario.term.base_years

@@ -39,8 +39,8 @@ from .programs import ProgramPlan, program_plan
 from .quality import fill_measures, quality_scores
 from .streams import Purpose
 
-if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
-    from ..scenario import Scenario
+if TYPE_CHECKING:
+    from .inputs import ExperienceInputs
 
 MEMBER_CHUNK = 1 << 17
 """Members per chunk. Part of the random-stream layout: changing it changes the draws."""
@@ -307,7 +307,7 @@ def member_paths(tables: CostTables, members: int, levels: np.ndarray, churn: fl
     return paths
 
 
-def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
+def simulate_block(scenario: ExperienceInputs, trials: range) -> ExperienceBlock:
     """Experience aggregates of ``trials`` (the engine interface)."""
     block = empty_block(scenario, len(trials))
     plan = program_plan(scenario)
@@ -329,7 +329,7 @@ def simulate_block(scenario: Scenario, trials: range) -> ExperienceBlock:
     return block
 
 
-def _segment_models(scenario: Scenario, plan: ProgramPlan | None) -> list[ChunkModel]:
+def _segment_models(scenario: ExperienceInputs, plan: ProgramPlan | None) -> list[ChunkModel]:
     """Each segment's kernel inputs that do not change from trial to trial."""
     attachments = np.array(scenario.stop_loss_attachments())
     groups = None if scenario.quality is None else scenario.quality.groups

@@ -35,8 +35,8 @@ from ..core.inputs import Name, Percent, StrictModel
 from .population import CostModel, Segment
 from .streams import Purpose, stream
 
-if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
-    from ..scenario import Scenario
+if TYPE_CHECKING:
+    from .inputs import ExperienceInputs
     from .operations import Operations
 
 MONTHS = 12
@@ -179,7 +179,7 @@ _PLANS: dict[str, ProgramPlan] = {}
 _MAX_PLANS = 8
 
 
-def _plan_key(scenario: Scenario) -> str:
+def _plan_key(scenario: ExperienceInputs) -> str:
     """What a plan depends on: the program, the segments, their cost models, the term and the
     seed, not run settings such as trials, engine or backend."""
     return json.dumps([scenario.program.model_dump(mode="json"),
@@ -194,7 +194,7 @@ def _keep(key: str, plan: ProgramPlan) -> None:
     _PLANS[key] = plan
 
 
-def program_plan(scenario: Scenario) -> ProgramPlan | None:
+def program_plan(scenario: ExperienceInputs) -> ProgramPlan | None:
     """The scenario's program plan (the discrete-event model runs once per process and
     inputs; a run computes it in the main process and hands it to its workers with
     :func:`remember_plan`)."""
@@ -219,7 +219,7 @@ def program_plan(scenario: Scenario) -> ProgramPlan | None:
     return _PLANS[key]
 
 
-def remember_plan(scenario: Scenario, plan: ProgramPlan | None) -> None:
+def remember_plan(scenario: ExperienceInputs, plan: ProgramPlan | None) -> None:
     """Make ``plan`` (computed elsewhere, e.g. in the main process) this process's plan of
     ``scenario``, so that :func:`program_plan` does not run the discrete-event model again."""
     if plan is None or scenario.program is None:

@@ -19,11 +19,11 @@ from .dataset import ExperienceBlock
 from .measures import composite_score, sample_baseline, sample_measures, sample_no_change, true_rates
 from .streams import Purpose, stream
 
-if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
-    from ..scenario import Scenario
+if TYPE_CHECKING:
+    from .inputs import ExperienceInputs
 
 
-def quality_scores(scenario: Scenario, trial: int) -> np.ndarray:
+def quality_scores(scenario: ExperienceInputs, trial: int) -> np.ndarray:
     """Scores of one trial, shape (years, segments); NaN where a segment has none."""
     years = scenario.term.years
     out = np.full((years, len(scenario.segments)), np.nan)
@@ -42,7 +42,7 @@ def quality_scores(scenario: Scenario, trial: int) -> np.ndarray:
     return out
 
 
-def fill_measures(scenario: Scenario, trial: int, block: ExperienceBlock, i: int) -> None:
+def fill_measures(scenario: ExperienceInputs, trial: int, block: ExperienceBlock, i: int) -> None:
     """Sample the measures of trial ``trial`` (row ``i`` of ``block``) on its simulated group
     counts, and set the composite score of the segments scored by measures."""
     q = scenario.quality

@@ -46,8 +46,8 @@ from .costs import MEAN_MONTHS_LOST_AT_DEATH, CostTables
 from .population import CostModel, RiskScoring, Segment
 from .streams import Purpose, stream
 
-if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
-    from ..scenario import Scenario
+if TYPE_CHECKING:
+    from .inputs import ExperienceInputs
 
 
 def history_member_years(tables: CostTables, churn: float) -> np.ndarray:
@@ -96,7 +96,7 @@ def check_prospective_r2(seg: Segment, model: CostModel, where: str) -> None:
         raise ValueError(f"{where}.{err}") from None
 
 
-def adjust_scores(scenario: Scenario, trials: range, score_months: np.ndarray,
+def adjust_scores(scenario: ExperienceInputs, trials: range, score_months: np.ndarray,
                   member_months: np.ndarray, base_years: int = 0) -> None:
     """Apply each segment's :class:`RiskScoring` to ``score_months`` (trial, year, segment)
     in place; segments without one are left untouched, bit for bit. The arrays may start

@@ -47,8 +47,8 @@ from pydantic import Field
 from ..core.inputs import StrictModel
 from .streams import Purpose, stream
 
-if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
-    from ..scenario import Scenario
+if TYPE_CHECKING:
+    from .inputs import ExperienceInputs
 
 
 PRACTICE_REFERENCE_MEMBERS = 10_000
@@ -143,7 +143,8 @@ def _shapes(years: int, k: int) -> dict[Purpose, tuple[int, int]]:
     return {Purpose.TREND_PARAMETER: (1, k), Purpose.TREND_SHOCK: (years, k), Purpose.PRICING: (years + 1, k)}
 
 
-def _normals(scenario: Scenario, trial: int, purpose: Purpose, shape: tuple[int, int]) -> np.ndarray:
+def _normals(scenario: ExperienceInputs, trial: int, purpose: Purpose,
+             shape: tuple[int, int]) -> np.ndarray:
     """Standard normals of one trial and purpose: from the purpose's own stream, or with
     ``systemic.sampling = "sobol"`` from the trial's point of a scrambled Sobol sequence."""
     systemic = scenario.systemic
@@ -169,7 +170,7 @@ def _sobol_normals(seed: int, replicate: int, dims: int, points: int) -> np.ndar
     return special.ndtri(np.clip(u, 1e-12, 1 - 1e-12))
 
 
-def is_classic(scenario: Scenario) -> bool:
+def is_classic(scenario: ExperienceInputs) -> bool:
     """Whether the cost level is the original model's (expected trend and permanent shocks
     only), which :func:`simulator.experience.costs.trend_indices` draws for many trials at once."""
     systemic, segs = scenario.systemic, scenario.segments.values()
@@ -178,7 +179,7 @@ def is_classic(scenario: Scenario) -> bool:
             and not any(s.trend_sd_pct or s.pricing is not None for s in segs))
 
 
-def level_parts(scenario: Scenario, trial: int) -> LevelParts:
+def level_parts(scenario: ExperienceInputs, trial: int) -> LevelParts:
     """The cost level parts of one trial (see the module docstring)."""
     names = list(scenario.segments)
     segs = [scenario.segments[s] for s in names]
@@ -224,7 +225,7 @@ def _ar1_deviation(shocks: np.ndarray, sd: np.ndarray, phi: float) -> np.ndarray
     return d - var / 2
 
 
-def event_multipliers(scenario: Scenario, trial: int) -> np.ndarray:
+def event_multipliers(scenario: ExperienceInputs, trial: int) -> np.ndarray:
     """Cost level multiplier of each year from systemic events (ones when there are none)."""
     event = scenario.systemic.event
     years = scenario.term.years
