@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import tomli_w
 
+from simulator.rundir import RunFolder
 from simulator.scenario import Scenario, load_scenario, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,3 +66,14 @@ def write_toml(path: Path, data: dict[str, Any]) -> Path:
 @pytest.fixture(scope="session")
 def reference() -> Scenario:
     return load_scenario(REFERENCE)
+
+
+class CrashingFolder(RunFolder):
+    """A run folder whose run stops (like a kill or Ctrl-C) once ``limit`` blocks are saved."""
+
+    limit = 2
+
+    def save(self, index, block):
+        super().save(index, block)
+        if len(list((self.partial / "blocks").glob("*.npz"))) >= self.limit:
+            raise KeyboardInterrupt

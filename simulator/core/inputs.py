@@ -45,6 +45,12 @@ class StrictModel(BaseModel):
 _LEADING_PATH = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_*]+)*): (.*)$", re.S)
 
 
+def check_sums_to_100(weights_pct: list[float], field: str) -> None:
+    """Raise ``ValueError`` naming ``field`` unless the percent weights sum to 100."""
+    if abs(sum(weights_pct) - 100) > 1e-9:
+        raise ValueError(f"{field}: must sum to 100, sums to {sum(weights_pct):g}")
+
+
 def validation_problems(err: ValidationError) -> list[tuple[str, str]]:
     """``(dotted field path, message)`` for each problem in a pydantic error.
 

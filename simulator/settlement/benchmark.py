@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import Field, model_validator
 
-from ..core.inputs import Percent, StrictModel, per_year_fraction
+from ..core.inputs import Percent, StrictModel, check_sums_to_100, per_year_fraction
 
 if TYPE_CHECKING:
     from .contract import SegmentTerms
@@ -45,9 +45,7 @@ class HistoricalBenchmark(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> HistoricalBenchmark:
-        if abs(sum(self.base_year_weights_pct) - 100) > 1e-9:
-            raise ValueError(f"base_year_weights_pct: must sum to 100, sums to "
-                             f"{sum(self.base_year_weights_pct):g}")
+        check_sums_to_100(self.base_year_weights_pct, "base_year_weights_pct")
         return self
 
 

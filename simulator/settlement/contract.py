@@ -19,8 +19,8 @@ from pydantic import Field, ValidationError, model_validator
 
 from .benchmark import HealthEquityAdjustment, HistoricalBenchmark
 from .equity import EquityTerms
-from ..core.inputs import (Name, Percent, StrictModel, TrendPct, check_per_year, deep_merge,
-                    per_year_fraction, validation_problems)
+from ..core.inputs import (Name, Percent, StrictModel, TrendPct, check_per_year, check_sums_to_100,
+                           deep_merge, per_year_fraction, validation_problems)
 
 CMS_TABLE = "cms_table"
 
@@ -95,9 +95,7 @@ class Rebasing(StrictModel):
 
     @model_validator(mode="after")
     def _weights_sum_to_100(self) -> Rebasing:
-        if abs(sum(self.prior_year_weights_pct) - 100) > 1e-9:
-            raise ValueError(f"prior_year_weights_pct: must sum to 100, sums to "
-                             f"{sum(self.prior_year_weights_pct):g}")
+        check_sums_to_100(self.prior_year_weights_pct, "prior_year_weights_pct")
         return self
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import small_dict, small_scenario
+from conftest import CrashingFolder, small_dict, small_scenario
 from simulator.experience.engine import simulate_experience, trial_blocks
 from simulator.core.errors import RunError
 from simulator.rundir import RunFolder
@@ -90,21 +90,12 @@ def test_systemic_shocks_do_not_diversify_with_population_size():
     assert spread < np.hypot(shock_sd, process_cv) * 1.4
 
 
-class _Interrupting(RunFolder):
-    """A run folder whose run 'crashes' after saving ``limit`` blocks."""
-
-    limit = 2
-
-    def save(self, index, block):
-        super().save(index, block)
-        if len(list((self.partial / "blocks").glob("*.npz"))) >= self.limit:
-            raise KeyboardInterrupt
 
 
 def test_an_interrupted_run_resumes_to_the_same_result(tmp_path):
     scenario = small_scenario(trials=9, trials_per_block=2)
     key = {"test": 1}
-    crashed = _Interrupting(tmp_path / "run", key)
+    crashed = CrashingFolder(tmp_path / "run", key)
     with pytest.raises(KeyboardInterrupt):
         simulate_experience(scenario, store=crashed)
     crashed.release()  # what the end of the crashed process does

@@ -7,26 +7,17 @@ import shutil
 
 import pytest
 
-from conftest import small_scenario
+from conftest import CrashingFolder, small_scenario
 from simulator.experience.engine import simulate_experience
 from simulator.rundir import RunFolder
 from simulator.run import run_key
 from xarray.testing import assert_identical
 
 
-class _Crash(RunFolder):
-    """Stops the run (like a kill) after ``limit`` blocks are saved."""
-
-    limit = 2
-
-    def save(self, index, block):
-        super().save(index, block)
-        if len(list((self.partial / "blocks").glob("*.npz"))) >= self.limit:
-            raise KeyboardInterrupt
 
 
 def interrupted(tmp_path, name, scenario):
-    folder = _Crash(tmp_path / name, run_key(scenario))
+    folder = CrashingFolder(tmp_path / name, run_key(scenario))
     with pytest.raises(KeyboardInterrupt):
         simulate_experience(scenario, store=folder)
     folder.release()
