@@ -140,8 +140,7 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
             timings["capital"] = time.perf_counter() - t_capital
         if sources_trials:
             t_sources = time.perf_counter()
-            summary = pd.concat([summary, summary_rows(risk_sources(
-                scenario, min(sources_trials, scenario.run.trials)))],
+            summary = pd.concat([summary, summary_rows(_risk_sources(scenario, settlement, sources_trials, jobs))],
                                 ignore_index=True)
             _write_summary(folder, summary)
             timings["risk_sources"] = time.perf_counter() - t_sources
@@ -165,6 +164,17 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
         return RunResult(folder.complete(manifest), experience, settlement, summary, manifest, capital)
     finally:
         folder.release()
+
+
+def _risk_sources(scenario: Scenario, settlement: xr.Dataset, trials: int, jobs: int) -> pd.DataFrame:
+    """The decomposition of the risk by source on the run's workers, taking the configuration
+    with every source on from the run itself when it used the cohort engine."""
+    trials = min(trials, scenario.run.trials)
+    complete = None
+    if resolve_engine(scenario)[0] == "cohort":
+        gain = settlement.provider_gain_usd.sel(variant="base").isel(trial=slice(0, trials))
+        complete = gain.sum(["year", "segment"]).values
+    return risk_sources(scenario, trials, jobs=jobs, complete_gains=complete)
 
 
 def _stored_result(out: Path) -> RunResult:

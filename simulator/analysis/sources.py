@@ -101,8 +101,13 @@ def _parts(gains: np.ndarray) -> np.ndarray:
 
 
 def risk_sources(scenario: Scenario, trials: int = DEFAULT_TRIALS, jobs: int = 1,
-                 seed: int = 0) -> pd.DataFrame:
+                 seed: int = 0, complete_gains: np.ndarray | None = None) -> pd.DataFrame:
     """Part of the term gain's variance and of its TVaR 95% (beyond the mean) due to each source.
+
+    ``complete_gains``, the base contract's term gains of the first ``trials`` trials of a
+    cohort-engine run of ``scenario`` itself, stand in for simulating the last configuration
+    (every source on) again: they are the same numbers, since a cohort-engine trial depends
+    only on the seed and its index.
 
     Returns
     -------
@@ -114,9 +119,9 @@ def risk_sources(scenario: Scenario, trials: int = DEFAULT_TRIALS, jobs: int = 1
     """
     configs = configurations(scenario)
     per_block = min(trials, max(scenario.run.trials_per_block, 100))
-    gains = np.column_stack([_term_gains(sc.with_run(trials=trials, engine="cohort",
-                                                     trials_per_block=per_block), jobs)
-                             for _, sc in configs])
+    runs = [sc.with_run(trials=trials, engine="cohort", trials_per_block=per_block) for _, sc in configs]
+    last = [] if complete_gains is None else [np.asarray(complete_gains, float)[:trials]]
+    gains = np.column_stack([_term_gains(sc, jobs) for sc in runs[:len(runs) - len(last)]] + last)
     point = _parts(gains)
     rng = np.random.default_rng(seed)
     boot = np.stack([_parts(gains[rng.integers(0, trials, trials)]) for _ in range(N_BOOTSTRAP)])

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from .calendar import CashPaths, YearlyItems, cash_paths, schedule
 from .terms import CapitalTerms
@@ -36,6 +36,13 @@ def mean(x: np.ndarray) -> tuple[float, float]:
     return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
 
 
+def binomial_quantile(q: float, n: int, p: float) -> int:
+    """The smallest k with P(Binomial(n, p) <= k) >= q (scipy.stats.binom.ppf, whose import
+    alone takes most of a second: from its inverse in scipy.special, then one step down)."""
+    k = max(math.ceil(float(special.bdtrik(q, n, p))), 0)
+    return k - 1 if k > 0 and special.bdtr(k - 1, n, p) >= q else k
+
+
 def exceeded_at_most(x: np.ndarray, level: float) -> dict[str, float]:
     """The smallest value that at most ``floor(level n)`` trials exceed, with its interval.
 
@@ -44,8 +51,8 @@ def exceeded_at_most(x: np.ndarray, level: float) -> dict[str, float]:
     xs = np.sort(np.asarray(x, float))
     n = xs.size
     value = xs[n - 1 - math.floor(level * n)]
-    low = int(stats.binom.ppf(0.025, n, 1 - level))       # 1-based order statistics
-    high = int(stats.binom.ppf(0.975, n, 1 - level)) + 1
+    low = binomial_quantile(0.025, n, 1 - level)       # 1-based order statistics
+    high = binomial_quantile(0.975, n, 1 - level) + 1
     if low < 1 or high > n:
         return {"value": float(value), "ci_low": math.nan, "ci_high": math.nan, "mc_se": math.nan}
     lo, hi = float(xs[low - 1]), float(xs[high - 1])

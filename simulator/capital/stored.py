@@ -12,15 +12,14 @@ from pydantic import ValidationError
 
 from ..core.errors import ScenarioError
 from ..core.inputs import validation_problems
-from matplotlib.figure import Figure
-
+from ..core.toml import read_toml
 from .calendar import YearlyItems, cash_paths
 from .measures import capital_measures, ruin_curve
-from .plots import capital_fan_chart, ruin_curve_chart
 from .terms import CapitalFile, CapitalTerms
-from ..core.toml import read_toml
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from ..scenario import Scenario
     from ..settlement.contract import Contract
 
@@ -133,6 +132,8 @@ def variant_charts(settlement: xr.Dataset, terms: CapitalTerms, summary: pd.Data
 
     The curve runs from no capital to 1.5 times the larger of the capital needed and the
     starting capital, at 31 points, each on paths recomputed for that starting capital."""
+    from .plots import capital_fan_chart, ruin_curve_chart  # matplotlib: only for charts
+
     items = yearly_items(settlement, variant, terms, payment_lag_months)
     needed = summary.set_index(["variant", "measure", "horizon"]).loc[
         (variant, "capital_needed_usd", "term")].to_dict()

@@ -3,7 +3,7 @@
 An engine is a function ``(scenario, trials: range) -> ExperienceBlock``.
 Trials are cut into blocks of ``run.trials_per_block`` (the cohort engine, which
 simulates a block's trials together, uses its own fixed block size); blocks are
-independent tasks, run on local worker processes (joblib/loky) or on a
+independent tasks, run on local worker processes (:mod:`.workers`) or on a
 dask.distributed cluster, and handed as they finish to an optional
 checkpoint store, so an interrupted run loses at most the blocks in flight.
 Because every random stream is keyed by trial (see :mod:`simulator.streams`),
@@ -13,12 +13,12 @@ completion order. On dask a block lost with its worker is recomputed.
 
 from __future__ import annotations
 
+import functools
 import os
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
+from . import workers
 from .dataset import ExperienceBlock, experience_dataset
 from .programs import ProgramPlan, program_plan, remember_plan
 from .streams import COHORT_TRIALS_PER_BLOCK
@@ -139,79 +139,22 @@ def simulate_block(scenario: ExperienceInputs, trials: range) -> ExperienceBlock
     return block
 
 
-def _one_block(scenario: ExperienceInputs, index: int, trials: range, plan: ProgramPlan | None = None,
-               parent_pid: int | None = None) -> tuple[int, ExperienceBlock]:
-    if parent_pid is not None:
-        watch_parent(parent_pid)
+def _one_block(scenario: ExperienceInputs, index: int, trials: range, plan: ProgramPlan | None = None
+               ) -> tuple[int, ExperienceBlock]:
     remember_plan(scenario, plan)  # computed once, in the main process
     return index, simulate_block(scenario, trials)
 
 
-def _start_worker(scenario: ExperienceInputs, parent_pid: int | None = None) -> None:
-    """Import what a block needs (the scenario's modules come with it)."""
-    if parent_pid is not None:
-        watch_parent(parent_pid)
-    engine(resolve_engine(scenario)[0])
-
-
-PARENT_POLL_S = 0.5
-_watched: set[int] = set()
-
-
-def watch_parent(parent_pid: int) -> None:
-    """In a worker process: exit at once when the process that started the run is gone.
-
-    loky keeps idle workers alive for minutes and a worker notices a dead parent only when it
-    next talks to it, so a killed run (SIGKILL, a crash) would leave workers of hundreds of MB
-    each. A daemon thread polls the parent instead and ends the worker within a moment (or,
-    while the compiled kernel holds the interpreter, as soon as the block it runs ends).
-    """
-    if parent_pid == os.getpid() or parent_pid in _watched:
-        return
-    _watched.add(parent_pid)
-    start_parent = os.getppid()
-
-    def watch() -> None:
-        while True:
-            time.sleep(PARENT_POLL_S)
-            if os.getppid() != start_parent or not _alive(parent_pid):
-                os._exit(1)
-
-    threading.Thread(target=watch, name="vbcsim-parent-watch", daemon=True).start()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-_STARTING: list[Iterator] = []
-"""Worker start-ups under way (:func:`start_workers`), finished before the next blocks run."""
-
-
 def start_workers(scenario: ExperienceInputs, jobs: int) -> None:
-    """Start the local worker processes of a run now, without waiting for them: they boot
-    and import the engine while this process goes on (e.g. importing the analysis stack)."""
-    if scenario.run.backend != "local" or jobs <= 1:
-        return
-    import atexit
-    import joblib
-
-    if not _STARTING:
-        atexit.register(_started)
-    _STARTING.append(joblib.Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)(
-        joblib.delayed(_start_worker)(scenario, os.getpid()) for _ in range(jobs)))
+    """Start the local worker processes of a run now, without waiting for them: they import
+    the engine while this process goes on (e.g. importing the analysis stack)."""
+    if scenario.run.backend == "local" and jobs > 1:
+        workers.start(jobs, warm=_engine_import(scenario))
 
 
-def _started() -> None:
-    while _STARTING:
-        for _ in _STARTING.pop():
-            pass
+def _engine_import(scenario: ExperienceInputs) -> Callable[[], Engine]:
+    """What a new worker does first: import the scenario's engine (and numba)."""
+    return functools.partial(engine, resolve_engine(scenario)[0])
 
 
 def _run(scenario: ExperienceInputs, tasks: list[tuple[int, range]], jobs: int,
@@ -222,18 +165,10 @@ def _run(scenario: ExperienceInputs, tasks: list[tuple[int, range]], jobs: int,
     if jobs == 1 or len(tasks) <= 1:
         yield from (_one_block(scenario, i, r) for i, r in tasks)
         return
-    import joblib
-
-    _started()  # one pool at a time
-
-    def calls() -> Iterator:
-        # workers start (and import the engine) while this process runs the discrete-event model
-        yield from (joblib.delayed(_start_worker)(scenario, os.getpid()) for _ in range(jobs))
-        plan = program_plan(scenario)
-        yield from (joblib.delayed(_one_block)(scenario, i, r, plan, os.getpid()) for i, r in tasks)
-
-    parallel = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
-    yield from (out for out in parallel(calls()) if out is not None)
+    start_workers(scenario, jobs)  # they import the engine while this process runs the program model
+    plan = program_plan(scenario)
+    yield from workers.run_unordered(_one_block, [(scenario, i, r, plan) for i, r in tasks], jobs,
+                                     warm=_engine_import(scenario))
 
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"

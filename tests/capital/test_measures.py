@@ -104,3 +104,18 @@ def test_capital_measures_table_has_every_figure_with_its_error():
     # a one-year view needs less capital than surviving the whole term
     assert table.loc[("capital_needed_usd", "one_year"), "value"] <= \
         table.loc[("capital_needed_usd", "term"), "value"]
+
+
+def test_binomial_quantile_is_scipys_ppf():
+    """The order-statistic interval's binomial quantile, without importing scipy.stats at run
+    time, equals scipy.stats.binom.ppf over trial counts and levels a run meets (0 < q < 1;
+    at q = 0 scipy answers -1 by convention, and where the distribution function meets q
+    exactly, as at p = q = 0.5, the two may round differently)."""
+    from scipy import stats
+
+    from simulator.capital.measures import binomial_quantile
+
+    for n in (1, 7, 50, 400, 1000, 2000, 10_000, 123_457):
+        for p in (0.001, 0.005, 0.01, 0.05, 0.3, 0.99):
+            for q in (1e-9, 0.025, 0.975, 1 - 1e-9):
+                assert binomial_quantile(q, n, p) == int(stats.binom.ppf(q, n, p)), (q, n, p)
