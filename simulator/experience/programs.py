@@ -206,17 +206,33 @@ def program_plan(scenario: ExperienceInputs) -> ProgramPlan | None:
         return shift_plan(program_plan(term_scenario), term_scenario.term.base_years)
     key = _plan_key(scenario)
     if key not in _PLANS:
-        from .operations import simulate_operations  # simpy: only when a plan is computed
-
         segments = list(scenario.segments.values())
         years, seed = scenario.term.years, scenario.run.seed
         referrals = expected_referrals(segments, scenario.cost_models, years, program)
-        ops = simulate_operations(program, referrals, seed)
+        ops = _operations(program, referrals, seed)
         members = np.array([s.members for s in segments], float)
         total = program.staff(years) * program.cost_per_care_manager_usd
         _keep(key, ProgramPlan(program, list(program.strata), ops,
                                total[:, None] * members / members.sum(), referrals))
     return _PLANS[key]
+
+
+_OPERATIONS: dict[str, Operations] = {}
+
+
+def _operations(program: Program, referrals: np.ndarray, seed: int) -> Operations:
+    """The discrete-event model's result, once per process for what it depends on: not the
+    strata's effects, which the configurations of a risk decomposition change."""
+    from .operations import simulate_operations  # simpy: only when a plan is computed
+
+    queue = program.model_dump(mode="json", exclude={"strata": {n: {"effect_mean_pct", "effect_sd_pct"}
+                                                                  for n in program.strata}})
+    key = json.dumps([queue, referrals.round(9).tolist(), seed], sort_keys=True)
+    if key not in _OPERATIONS:
+        if len(_OPERATIONS) >= _MAX_PLANS:
+            _OPERATIONS.pop(next(iter(_OPERATIONS)))
+        _OPERATIONS[key] = simulate_operations(program, referrals, seed)
+    return _OPERATIONS[key]
 
 
 def remember_plan(scenario: ExperienceInputs, plan: ProgramPlan | None) -> None:

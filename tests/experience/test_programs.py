@@ -132,3 +132,23 @@ def test_a_plan_handed_to_a_worker_is_used_not_recomputed(monkeypatch):
     assert programs.program_plan(scenario) is plan
     with pytest.raises(ValueError):
         programs.remember_plan(scenario_with({"care_managers": 6}), plan)
+
+
+def test_the_discrete_event_model_runs_once_for_plans_that_differ_only_in_effects(monkeypatch):
+    """A risk decomposition switches the effects' uncertainty off: the queue is the same, so
+    its plans share one discrete-event result; a change of capacity runs the model again."""
+    from simulator.experience import operations, programs
+
+    monkeypatch.setattr(programs, "_PLANS", {})
+    monkeypatch.setattr(programs, "_OPERATIONS", {})
+    runs = []
+    real = operations.simulate_operations
+    monkeypatch.setattr(operations, "simulate_operations", lambda *a: runs.append(1) or real(*a))
+    base = scenario_with({"care_managers": 5})
+    quiet = base.with_changes({"program": {"strata": {n: {"effect_sd_pct": 0.0}
+                                                      for n in base.program.strata}}})
+    assert quiet.program != base.program
+    assert programs.program_plan(quiet).operations is programs.program_plan(base).operations
+    assert len(runs) == 1
+    programs.program_plan(scenario_with({"care_managers": 6}))
+    assert len(runs) == 2
