@@ -121,6 +121,15 @@ def empty_block(scenario: ExperienceInputs, n_trials: int) -> ExperienceBlock:
     return {name: np.zeros(tuple(sizes[d] for d in v.dims), v.dtype) for name, v in VARIABLES.items()}
 
 
+def prepare_dataset() -> None:
+    """Import xarray and build one small dataset, which the first dataset of a process pays
+    for (xarray looks for dask and its array module then: most of a second with dask
+    installed); done while the workers simulate, it is off the run's path."""
+    import xarray as xr
+
+    xr.Dataset({"x": ("x", np.zeros(1))}) * 1
+
+
 def experience_dataset(blocks: list[ExperienceBlock], scenario: ExperienceInputs,
                        first_trial: int = 0) -> xr.Dataset:
     """Concatenate blocks (in trial order) into a labelled dataset."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from . import workers
-from .dataset import ExperienceBlock, experience_dataset
+from .dataset import ExperienceBlock, experience_dataset, prepare_dataset
 from .programs import ProgramPlan, program_plan, remember_plan
 from .streams import COHORT_TRIALS_PER_BLOCK
 from ..core.errors import RunError
@@ -107,6 +107,8 @@ def simulate_experience(scenario: ExperienceInputs, jobs: int = 1, store: BlockS
     blocks = trial_blocks(scenario.run.trials, trials_per_block(scenario))
     done = store.finished(blocks) if store is not None else {}
     todo = [i for i in range(len(blocks)) if i not in done]
+    if len(todo) > 1:
+        start_workers(scenario, jobs)  # before the progress bar's thread: workers fork from one thread
     # Start-up (workers, the program model, compiling the kernel on first use) is announced
     # on its own line and left out of the ETA, which is measured from the first results.
     bar = Progress(scenario.run.trials, label, enabled=progress, initial=sum(len(blocks[i]) for i in done),
@@ -146,14 +148,15 @@ def _one_block(scenario: ExperienceInputs, index: int, trials: range, plan: Prog
 
 
 def start_workers(scenario: ExperienceInputs, jobs: int) -> None:
-    """Start the local worker processes of a run now, without waiting for them: they import
-    the engine while this process goes on (e.g. importing the analysis stack)."""
+    """Start the local worker processes of a run now: the engine is imported here and the
+    workers, forked, inherit it and wait for blocks while this process goes on (e.g. importing
+    the analysis stack)."""
     if scenario.run.backend == "local" and jobs > 1:
         workers.start(jobs, warm=_engine_import(scenario))
 
 
 def _engine_import(scenario: ExperienceInputs) -> Callable[[], Engine]:
-    """What a new worker does first: import the scenario's engine (and numba)."""
+    """What is done before workers fork: import the scenario's engine (and numba)."""
     return functools.partial(engine, resolve_engine(scenario)[0])
 
 
@@ -168,7 +171,7 @@ def _run(scenario: ExperienceInputs, tasks: list[tuple[int, range]], jobs: int,
     start_workers(scenario, jobs)  # they import the engine while this process runs the program model
     plan = program_plan(scenario)
     yield from workers.run_unordered(_one_block, [(scenario, i, r, plan) for i, r in tasks], jobs,
-                                     warm=_engine_import(scenario))
+                                     warm=_engine_import(scenario), meanwhile=prepare_dataset)
 
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"

@@ -1,6 +1,7 @@
 """Local worker processes: forked from the run's own process where that is safe, else loky.
 
-A forked worker starts in milliseconds and inherits every module the run has imported, where
+A forked worker starts in milliseconds and inherits every module the run has imported (the
+engine is imported before the fork), where
 a fresh interpreter (loky, joblib's default) spends most of a second importing numpy, numba
 and the engine again, which on a short run is longer than the simulation. So on Linux, when
 the process has no other thread (forking a threaded process can copy a held lock), the
@@ -42,22 +43,26 @@ def can_fork() -> bool:
 
 
 def start(jobs: int, warm: Callable[[], object] | None = None) -> bool:
-    """Fork ``jobs`` workers now (each runs ``warm``, e.g. importing the engine, at once, while
-    this process goes on); False if this process cannot fork them safely."""
+    """Fork ``jobs`` workers now, after running ``warm`` (e.g. importing the engine) here, so
+    that they inherit its result; False if this process cannot fork them safely."""
     if _pool.get("pid") == os.getpid() and _pool["jobs"] == jobs:
         return True
     if not can_fork():  # (this includes a process whose pool, of another size, still runs)
         return False
+    if warm is not None:
+        warm()
     executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_init_worker, initargs=(os.getpid(), warm))
+                                   initializer=_init_worker, initargs=(os.getpid(),))
     executor.submit(int)  # a forking pool launches all its workers at the first task
     _pool.update(executor=executor, jobs=jobs, pid=os.getpid())
     return True
 
 
 def run_unordered(fn: Callable[..., Any], calls: Iterable[tuple], jobs: int,
-                  warm: Callable[[], object] | None = None) -> Iterator[Any]:
-    """``fn(*args)`` for each ``args`` of ``calls`` on ``jobs`` workers, yielded as they finish.
+                  warm: Callable[[], object] | None = None,
+                  meanwhile: Callable[[], object] | None = None) -> Iterator[Any]:
+    """``fn(*args)`` for each ``args`` of ``calls`` on ``jobs`` workers, yielded as they finish;
+    ``meanwhile`` runs here once they are under way (work this process would do later anyway).
 
     On an interruption or an error the workers are ended at once (their blocks in flight are
     lost, finished ones were yielded)."""
@@ -67,6 +72,8 @@ def run_unordered(fn: Callable[..., Any], calls: Iterable[tuple], jobs: int,
     executor = _pool["executor"]
     pending = {executor.submit(fn, *args) for args in calls}
     try:
+        if meanwhile is not None:
+            meanwhile()
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -99,13 +106,11 @@ def stop() -> None:
 atexit.register(stop)
 
 
-def _init_worker(parent_pid: int, warm: Callable[[], object] | None) -> None:
+def _init_worker(parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the run handles Ctrl-C and ends us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)   # not the run's Ctrl-C handler
     _pool.clear()
     watch_parent(parent_pid)
-    if warm is not None:
-        warm()
 
 
 def _loky(fn: Callable[..., Any], calls: Iterable[tuple], jobs: int) -> Iterator[Any]:
