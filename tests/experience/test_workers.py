@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -72,3 +73,35 @@ def test_sigterm_stops_a_run_like_ctrl_c(tmp_path):
     for p in alive:
         p.kill()
     assert not alive
+
+
+FORKED = """
+import os, sys
+from conftest import small_dict
+from simulator.experience import workers
+from simulator.experience.engine import simulate_experience
+from simulator.scenario import scenario_from_dict
+
+scenario = scenario_from_dict(small_dict(trials=12, trials_per_block=2))
+two = simulate_experience(scenario, jobs=2)
+assert workers._pool.get("pid") == os.getpid(), "the workers were not forked"
+one = simulate_experience(scenario, jobs=1)
+print("identical" if two.identical(one) else "different")
+try:
+    list(workers.run_unordered(os._exit, [(3,)], 2))
+except Exception as err:
+    print(type(err).__name__, err)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
+def test_forked_workers_give_one_process_numbers_and_a_lost_worker_one_line():
+    """In a fresh process (no other thread) the workers are forked; their numbers are those
+    of one process, bit for bit; a worker that dies ends the run with one line, no hang."""
+    tests = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", FORKED], capture_output=True, text=True, timeout=WAIT_S,
+                         env=os.environ | {"PYTHONPATH": tests})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "identical"
+    assert lines[1].startswith("RunError a worker process died"), lines
