@@ -14,15 +14,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
 from .analysis.risk import summarize
-from .analysis.sources import DEFAULT_TRIALS as SOURCES_TRIALS, risk_sources, summary_rows
+from .analysis.sources import DEFAULT_TRIALS as SOURCES_TRIALS, configuration_gains, decompose, summary_rows
 from .capital.stored import capital_summary, load_capital, variant_charts
 from .capital.terms import CapitalTerms
 from .settlement.contract import Contract, fixed_premium_notes
+from .core.background import Background
 from .experience.engine import member_years, resolve_engine, simulate_experience, trials_per_block
+from .experience.workers import forked
 from .experience.programs import program_plan
 from .core.errors import RunError, ScenarioError
 from .rundir import RunFolder, StoredRun, check_out_path, open_run
@@ -123,6 +126,8 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
         experience = simulate_experience(scenario, jobs=jobs, store=folder, progress=progress,
                                          on_block=on_block, scheduler=scheduler)
         simulate_s = time.perf_counter() - t0
+        t_sources = time.perf_counter()
+        sources = _start_risk_sources(scenario, sources_trials, jobs) if sources_trials else None
         plan = program_plan(scenario)
         with folder.write("experience.nc") as tmp:
             experience.to_netcdf(tmp, engine=NETCDF_ENGINE)
@@ -138,12 +143,11 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
         capital = _capital_and_write(folder, scenario.capital, settlement, scenario.contracts())
         if capital is not None:
             timings["capital"] = time.perf_counter() - t_capital
-        if sources_trials:
-            t_sources = time.perf_counter()
-            summary = pd.concat([summary, summary_rows(_risk_sources(scenario, settlement, sources_trials, jobs))],
+        if sources is not None:
+            summary = pd.concat([summary, summary_rows(_finish_risk_sources(sources, settlement))],
                                 ignore_index=True)
             _write_summary(folder, summary)
-            timings["risk_sources"] = time.perf_counter() - t_sources
+            timings["risk_sources"] = time.perf_counter() - t_sources  # (beside the items above)
         simulated = member_years(scenario, scenario.run.trials)
         manifest = _manifest_base(started) | {
             "scenario": {"name": scenario.name, "file": scenario.source_name,
@@ -166,15 +170,25 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
         folder.release()
 
 
-def _risk_sources(scenario: Scenario, settlement: xr.Dataset, trials: int, jobs: int) -> pd.DataFrame:
-    """The decomposition of the risk by source on the run's workers, taking the configuration
-    with every source on from the run itself when it used the cohort engine."""
+def _start_risk_sources(scenario: Scenario, trials: int, jobs: int) -> tuple[Background, int]:
+    """The decomposition of the risk by source, simulated on the run's forked workers while
+    this process writes and settles the run (else when its result is asked for). Its last
+    configuration, every source on, is the run itself when the run used the cohort engine:
+    the second item is then its trials, else 0."""
     trials = min(trials, scenario.run.trials)
-    complete = None
-    if resolve_engine(scenario)[0] == "cohort":
-        gain = settlement.provider_gain_usd.sel(variant="base").isel(trial=slice(0, trials))
-        complete = gain.sum(["year", "segment"]).values
-    return risk_sources(scenario, trials, jobs=jobs, complete_gains=complete)
+    reuse = resolve_engine(scenario)[0] == "cohort"
+    call = functools.partial(configuration_gains, scenario, trials, jobs, last=not reuse)
+    threaded = scenario.run.backend == "local" and forked(jobs)
+    return Background(call, threaded), trials if reuse else 0
+
+
+def _finish_risk_sources(sources: tuple[Background, int], settlement: xr.Dataset) -> pd.DataFrame:
+    (background, complete_trials) = sources
+    names, gains = background.result()
+    if complete_trials:
+        gain = settlement.provider_gain_usd.sel(variant="base").isel(trial=slice(0, complete_trials))
+        gains = np.column_stack([gains, gain.sum(["year", "segment"]).values])
+    return decompose(names, gains)
 
 
 def _stored_result(out: Path) -> RunResult:

@@ -100,14 +100,33 @@ def _parts(gains: np.ndarray) -> np.ndarray:
     return np.diff(np.stack([var, tvar]), axis=1, prepend=0.0)
 
 
+def configuration_gains(scenario: Scenario, trials: int = DEFAULT_TRIALS, jobs: int = 1,
+                        last: bool = True) -> tuple[list[str], np.ndarray]:
+    """The sources in the order they are switched on, and the base contract's term gains of
+    each configuration, (trials, configurations); ``last=False`` leaves out the last, every
+    source on, which a cohort-engine run of ``scenario`` itself has in its first ``trials``
+    trials (a trial depends only on the seed and its index)."""
+    configs = configurations(scenario)
+    per_block = min(trials, max(scenario.run.trials_per_block, 100))
+    gains = [_term_gains(sc.with_run(trials=trials, engine="cohort", trials_per_block=per_block), jobs)
+             for _, sc in configs[:len(configs) if last else -1]]
+    return [name for name, _ in configs], np.column_stack(gains) if gains else np.empty((trials, 0))
+
+
 def risk_sources(scenario: Scenario, trials: int = DEFAULT_TRIALS, jobs: int = 1,
-                 seed: int = 0, complete_gains: np.ndarray | None = None) -> pd.DataFrame:
+                 seed: int = 0) -> pd.DataFrame:
     """Part of the term gain's variance and of its TVaR 95% (beyond the mean) due to each source.
 
-    ``complete_gains``, the base contract's term gains of the first ``trials`` trials of a
-    cohort-engine run of ``scenario`` itself, stand in for simulating the last configuration
-    (every source on) again: they are the same numbers, since a cohort-engine trial depends
-    only on the seed and its index.
+    Returns
+    -------
+    DataFrame
+        See :func:`decompose`.
+    """
+    return decompose(*configuration_gains(scenario, trials, jobs), seed=seed)
+
+
+def decompose(sources: list[str], gains: np.ndarray, seed: int = 0) -> pd.DataFrame:
+    """The decomposition of the term gains of the configurations ``gains`` (trials, sources).
 
     Returns
     -------
@@ -117,11 +136,7 @@ def risk_sources(scenario: Scenario, trials: int = DEFAULT_TRIALS, jobs: int = 1
         ``tvar_95_share``, ``tvar_95_share_se``; ``attrs["trials"]`` and ``attrs["total"]``
         (variance and its standard error on these trials).
     """
-    configs = configurations(scenario)
-    per_block = min(trials, max(scenario.run.trials_per_block, 100))
-    runs = [sc.with_run(trials=trials, engine="cohort", trials_per_block=per_block) for _, sc in configs]
-    last = [] if complete_gains is None else [np.asarray(complete_gains, float)[:trials]]
-    gains = np.column_stack([_term_gains(sc, jobs) for sc in runs[:len(runs) - len(last)]] + last)
+    trials = gains.shape[0]
     point = _parts(gains)
     rng = np.random.default_rng(seed)
     boot = np.stack([_parts(gains[rng.integers(0, trials, trials)]) for _ in range(N_BOOTSTRAP)])
@@ -130,7 +145,7 @@ def risk_sources(scenario: Scenario, trials: int = DEFAULT_TRIALS, jobs: int = 1
         boot_shares = boot / boot.sum(axis=2, keepdims=True)
     se, share_se = boot.std(axis=0, ddof=1), boot_shares.std(axis=0, ddof=1)
     table = pd.DataFrame({
-        "source": [name for name, _ in configs],
+        "source": sources,
         "variance_usd2": point[0], "variance_se": se[0],
         "variance_share": shares[0], "variance_share_se": share_se[0],
         "tvar_95_usd": point[1], "tvar_95_se": se[1],

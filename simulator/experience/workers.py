@@ -42,10 +42,15 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
+def forked(jobs: int) -> bool:
+    """Whether this process has its forked pool of ``jobs`` workers running."""
+    return _pool.get("pid") == os.getpid() and _pool["jobs"] == jobs
+
+
 def start(jobs: int, warm: Callable[[], object] | None = None) -> bool:
     """Fork ``jobs`` workers now, after running ``warm`` (e.g. importing the engine) here, so
     that they inherit its result; False if this process cannot fork them safely."""
-    if _pool.get("pid") == os.getpid() and _pool["jobs"] == jobs:
+    if forked(jobs):
         return True
     if not can_fork():  # (this includes a process whose pool, of another size, still runs)
         return False
