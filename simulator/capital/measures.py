@@ -81,14 +81,16 @@ def one_year_falls(paths: CashPaths) -> np.ndarray:
 
 
 def solve_capital(terms: CapitalTerms, items: YearlyItems, level_pct: float | None = None,
-                  rel_tol: float = 1e-6, max_iter: int = 20) -> dict[str, float]:
+                  rel_tol: float = 1e-4, max_iter: int = 20) -> dict[str, float]:
     """Smallest starting capital for which at most ``level_pct``% of trials are ruined over the term.
 
     The paths depend on the starting capital (cash earns a return, a shortfall costs
     interest), so the capital is first iterated to the fixed point c = upper order
     statistic of the falls below c, then bracketed and bisected on the number of ruined
     trials (which cannot rise with more capital) to ``rel_tol``. The interval is that of
-    the order statistic at the answer.
+    the order statistic at the answer. The default tolerance, a hundredth of a percent, is
+    finer than the $0.1M a figure is printed to (for any figure up to $1,000M) and far inside
+    its Monte Carlo interval; each step recomputes every path, so a finer one only costs time.
     """
     level = (terms.ruin_level_pct if level_pct is None else level_pct) / 100
     allowed = math.floor(level * items.shape[0])
