@@ -28,7 +28,11 @@ demo: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 
-bench: $(VENV)/.installed-dev
+$(VENV)/.installed-bench: $(VENV)/.installed-dev
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_settle.py
 	$(BIN)/python benchmarks/bench_end_to_end.py
