@@ -19,11 +19,13 @@ import numpy as np
 import pandas as pd
 
 from ..core.units import percent
-from ..experience.engine import simulate_experience
+from ..experience.engine import simulate_configurations
 from ..settlement.rules import settle
 from .risk import tail_measures
 
 if TYPE_CHECKING:
+    import xarray as xr
+
     from ..scenario import Scenario
 
 SOURCES = ("member_noise", "trend_parameter", "trend_shocks", "pricing", "program_effect", "quality")
@@ -86,8 +88,7 @@ def configurations(scenario: Scenario) -> list[tuple[str, Scenario]]:
     return out
 
 
-def _term_gains(scenario: Scenario, jobs: int) -> np.ndarray:
-    experience = simulate_experience(scenario, jobs=jobs)
+def _term_gains(experience: xr.Dataset, scenario: Scenario) -> np.ndarray:
     settled = settle(experience, {"base": scenario.contract}, scenario.valuation.discount_rate_pct,
                      outputs=("provider_gain_usd",))
     return settled.provider_gain_usd.sel(variant="base").sum(["year", "segment"]).values
@@ -105,11 +106,12 @@ def configuration_gains(scenario: Scenario, trials: int = DEFAULT_TRIALS, jobs: 
     """The sources in the order they are switched on, and the base contract's term gains of
     each configuration, (trials, configurations); ``last=False`` leaves out the last, every
     source on, which a cohort-engine run of ``scenario`` itself has in its first ``trials``
-    trials (a trial depends only on the seed and its index)."""
+    trials (a trial depends only on the seed and its index). The configurations' member
+    counts are simulated once (:func:`simulator.experience.engine.simulate_configurations`)."""
     configs = configurations(scenario)
-    per_block = min(trials, max(scenario.run.trials_per_block, 100))
-    gains = [_term_gains(sc.with_run(trials=trials, engine="cohort", trials_per_block=per_block), jobs)
-             for _, sc in configs[:len(configs) if last else -1]]
+    runs = [sc.with_run(trials=trials, engine="cohort") for _, sc in configs[:len(configs) if last else -1]]
+    experiences = simulate_configurations(runs, jobs) if runs else []
+    gains = [_term_gains(experience, sc) for experience, sc in zip(experiences, runs)]
     return [name for name, _ in configs], np.column_stack(gains) if gains else np.empty((trials, 0))
 
 

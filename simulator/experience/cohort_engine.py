@@ -28,6 +28,8 @@ program plan are shared with the member engine.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -123,37 +125,94 @@ class _Streams:
 
 def simulate_block(scenario: ExperienceInputs, trials: range) -> ExperienceBlock:
     """Experience aggregates of ``trials`` (the engine interface)."""
-    t_n = len(trials)
-    block = empty_block(scenario, t_n)
-    attachments = np.array(scenario.stop_loss_attachments())
-    plan = program_plan(scenario)
-    q = scenario.quality
-    index = trend_indices(scenario, trials)  # (T, years, segments)
-    block["trend_index"][:] = index
-    if any(seg.quality_score is not None for seg in scenario.segments.values()):
-        for i, t in enumerate(trials):
-            block["quality_score_pct"][i] = quality_scores(scenario, t)
-    else:  # what quality_scores gives each trial, without a call per trial
-        block["quality_score_pct"][:] = np.nan
-    effects = None if plan is None else np.stack([plan.effects(scenario.run.seed, t, scenario.term.years)
-                                                  for t in trials])
-    if plan is not None:
-        block["program_cost_usd"][:] = plan.cost_usd
+    return simulate_configurations([scenario], trials)[0]
+
+
+def simulate_configurations(scenarios: Sequence[ExperienceInputs], trials: range
+                            ) -> list[ExperienceBlock]:
+    """:func:`simulate_block` of each scenario, with the member counts simulated once.
+
+    The scenarios must differ only in what acts on a trial's cost level (expected-trend
+    error, trend shocks, pricing error, events), in the program's effect sizes and in the
+    quality model (:func:`same_counts` checks it): the counts of members in each state are
+    then the same for all of them, drawn from streams none of those touch, and only the costs
+    are drawn again, each scenario from its own zero-cost and severity streams. So each block
+    is, bit for bit, what :func:`simulate_block` gives that scenario alone, at the cost of the
+    cost step per extra scenario (the risk decomposition of :mod:`simulator.analysis.sources`).
+    """
+    first = scenarios[0]
+    for other in scenarios[1:]:
+        same_counts(first, other)
     block_key = trials.start // COHORT_TRIALS_PER_BLOCK
     if (trials.stop - 1) // COHORT_TRIALS_PER_BLOCK != block_key:
         raise ValueError(f"{trials} spans more than one cohort block of {COHORT_TRIALS_PER_BLOCK} trials")
-    for s, seg in enumerate(scenario.segments.values()):
+    configs = [_Configuration.start(sc, trials) for sc in scenarios]
+    attachments = np.array(first.stop_loss_attachments())
+    plan = program_plan(first)
+    q = first.quality
+    for s, seg in enumerate(first.segments.values()):
         mix = np.ones(1) if q is None else np.array([seg.group_mix[g] for g in q.groups])
-        _simulate_segment(scenario, seg, s, mix, index[:, :, s] * seg.cost_factor, attachments, plan,
-                          effects, block, _Streams(scenario.run.seed, block_key, s), t_n)
-    if q is not None:
-        for i, t in enumerate(trials):
-            fill_measures(scenario, t, block, i)
-    return block
+        counts = _Streams(first.run.seed, block_key, s)
+        costs = [counts] + [_Streams(first.run.seed, block_key, s) for _ in configs[1:]]
+        _simulate_segment(first, seg, s, mix, attachments, plan, configs, counts, costs, len(trials))
+    for sc, config in zip(scenarios, configs):
+        if sc.quality is not None:
+            for i, t in enumerate(trials):
+                fill_measures(sc, t, config.block, i)
+    return [config.block for config in configs]
 
 
-def _simulate_segment(scenario, seg, s, group_mix, levels, attachments, plan, effects, block, rng,
+def same_counts(a: ExperienceInputs, b: ExperienceInputs) -> None:
+    """Raise ``ValueError`` unless ``a`` and ``b`` simulate the same member counts: the same
+    seed, term, cost models, segments (members, cost model, churn, group mix), stop-loss
+    attachments, program stratification and engagement."""
+    def counts(sc: ExperienceInputs) -> tuple:
+        segs = [(n, s.members, s.cost_model, s.churn_pct, s.cost_factor, s.group_mix)
+                for n, s in sc.segments.items()]
+        plan = program_plan(sc)
+        program = None if plan is None else (plan.program.accuracy_pct, list(plan.program.strata),
+                                             plan.operations.engaged_fraction.tolist())
+        return (sc.run.seed, sc.term.years, sc.term.base_years, segs, sc.cost_models,
+                sc.stop_loss_attachments(), program,
+                None if sc.quality is None else sc.quality.groups)
+
+    if counts(a) != counts(b):
+        raise ValueError("the configurations differ in more than cost levels, program effects "
+                         "and quality: simulate them one at a time")
+
+
+@dataclass
+class _Configuration:
+    """One scenario's block and what its costs depend on: the trend index (trials, years,
+    segments) and the program's effects (trials, years, strata) or None."""
+
+    block: ExperienceBlock
+    index: np.ndarray
+    effects: np.ndarray | None
+
+    @classmethod
+    def start(cls, scenario: ExperienceInputs, trials: range) -> _Configuration:
+        """The block with what does not depend on the members filled in."""
+        block = empty_block(scenario, len(trials))
+        plan = program_plan(scenario)
+        index = trend_indices(scenario, trials)  # (T, years, segments)
+        block["trend_index"][:] = index
+        if any(seg.quality_score is not None for seg in scenario.segments.values()):
+            for i, t in enumerate(trials):
+                block["quality_score_pct"][i] = quality_scores(scenario, t)
+        else:  # what quality_scores gives each trial, without a call per trial
+            block["quality_score_pct"][:] = np.nan
+        effects = None
+        if plan is not None:
+            effects = np.stack([plan.effects(scenario.run.seed, t, scenario.term.years) for t in trials])
+            block["program_cost_usd"][:] = plan.cost_usd
+        return cls(block, index, effects)
+
+
+def _simulate_segment(scenario, seg, s, group_mix, attachments, plan, configs, rng, cost_rngs,
                       t_n) -> None:
+    """Segment ``s`` of every configuration: counts from ``rng``, the costs of configuration
+    ``c`` from ``cost_rngs[c]`` (its zero-cost and severity streams)."""
     tables = CostTables.from_model(scenario.cost_models[seg.cost_model])
     sev = BandSeverities(tables)
     k, g_n = tables.n_bands, group_mix.size
@@ -164,6 +223,7 @@ def _simulate_segment(scenario, seg, s, group_mix, levels, attachments, plan, ef
     stratum_of = None if plan is None else plan.stratum_of_band(
         scenario.cost_models[seg.cost_model].band_names)
     start = tables.start_mix(churn)
+    blocks = [config.block for config in configs]
 
     # base year: counts by (band, group), then its year end
     base = rng.initial.multinomial(seg.members, np.outer(start, group_mix).ravel(), size=t_n)
@@ -179,21 +239,26 @@ def _simulate_segment(scenario, seg, s, group_mix, levels, attachments, plan, ef
         cells, flagged, engaged = _program_classes(cells, plan, stratum_of, start, y, rng, strata_n)
         # cells: (T, H, b, E, g); E = strata + "none"
         at = (slice(None), y, s)
-        block["group_members"][at] += cells.sum(axis=(1, 2, 3)) if block["group_members"].shape[-1] else 0
-        if strata_n:
-            block["program_flagged"][at] += flagged
-            block["program_engaged"][at] += engaged
-        _costs(sev, tables, cells, levels[:, y], effects, y, attachments, block, at, rng)
+        group_members = cells.sum(axis=(1, 2, 3)) if blocks[0]["group_members"].shape[-1] else 0
+        for block in blocks:
+            block["group_members"][at] += group_members
+            if strata_n:
+                block["program_flagged"][at] += flagged
+                block["program_engaged"][at] += engaged
+        for config, cost_rng in zip(configs, cost_rngs):
+            levels = config.index[:, y, s] * seg.cost_factor
+            _costs(sev, tables, cells, levels, config.effects, y, attachments, config.block, at, cost_rng)
         died = rng.death.binomial(cells, tables.death_prob[None, None, :, None, None])
         deaths_by_history = died.sum(axis=(2, 3, 4))                     # (T, H)
         lost = rng.death.multinomial(deaths_by_history, np.full(12, 1 / 12)) @ np.arange(12)  # (T, H)
         members_by_history = cells.sum(axis=(2, 3, 4))
-        block["member_months"][at] += 12.0 * members_by_history.sum(1) - lost.sum(1)
-        block["risk_score_member_months"][at] += (12.0 * members_by_history - lost) @ history_score
-        block["deaths"][at] += died.sum(axis=(1, 2, 3, 4))
         churned = rng.churn.binomial(cells - died, churn)
         leaving = (died + churned).sum(axis=(1, 3))                      # (T, b, g)
-        block["leavers"][at] += leaving.sum(axis=(1, 2))
+        for block in blocks:
+            block["member_months"][at] += 12.0 * members_by_history.sum(1) - lost.sum(1)
+            block["risk_score_member_months"][at] += (12.0 * members_by_history - lost) @ history_score
+            block["deaths"][at] += died.sum(axis=(1, 2, 3, 4))
+            block["leavers"][at] += leaving.sum(axis=(1, 2))
         state, left = cells.sum(axis=(1, 3)), leaving
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from . import workers
@@ -139,6 +139,48 @@ def simulate_block(scenario: ExperienceInputs, trials: range) -> ExperienceBlock
     block = run_engine(scenario, trials)
     adjust_scores(scenario, trials, block["risk_score_member_months"], block["member_months"])
     return block
+
+
+def simulate_configuration_blocks(scenarios: Sequence[ExperienceInputs], trials: range
+                                  ) -> list[ExperienceBlock]:
+    """:func:`simulate_block` of each scenario by the cohort engine, the member counts
+    simulated once for all (:func:`.cohort_engine.simulate_configurations`)."""
+    from .cohort_engine import simulate_configurations
+    from .history import extended, split_history
+    from .risk_scores import adjust_scores
+
+    if scenarios[0].term.base_years:
+        full = simulate_configurations([extended(sc) for sc in scenarios], trials)
+        return [split_history(sc, trials, block) for sc, block in zip(scenarios, full)]
+    blocks = simulate_configurations(scenarios, trials)
+    for sc, block in zip(scenarios, blocks):
+        adjust_scores(sc, trials, block["risk_score_member_months"], block["member_months"])
+    return blocks
+
+
+def simulate_configurations(scenarios: Sequence[ExperienceInputs], jobs: int = 1) -> list[xr.Dataset]:
+    """The experience of each scenario by the cohort engine, as :func:`simulate_experience`
+    gives it bit for bit, for scenarios that differ only in cost levels, program effects and
+    quality (a risk decomposition's configurations): their member counts are simulated once.
+    Trials, seed and workers as the first scenario's (local backend)."""
+    first = scenarios[0]
+    blocks = trial_blocks(first.run.trials, COHORT_TRIALS_PER_BLOCK)
+    plans = [program_plan(sc) for sc in scenarios]  # once, here
+    tasks = [(scenarios, i, r, plans) for i, r in enumerate(blocks)]
+    if jobs == 1 or len(tasks) <= 1:
+        done = dict(_configuration_blocks(*task) for task in tasks)
+    else:
+        done = dict(workers.run_unordered(_configuration_blocks, tasks, jobs,
+                                          warm=functools.partial(engine, "cohort")))
+    return [experience_dataset([done[i][c] for i in range(len(blocks))], sc)
+            for c, sc in enumerate(scenarios)]
+
+
+def _configuration_blocks(scenarios: Sequence[ExperienceInputs], index: int, trials: range,
+                          plans: Sequence[ProgramPlan | None]) -> tuple[int, list[ExperienceBlock]]:
+    for sc, plan in zip(scenarios, plans):
+        remember_plan(sc, plan)
+    return index, simulate_configuration_blocks(scenarios, trials)
 
 
 def _one_block(scenario: ExperienceInputs, index: int, trials: range, plan: ProgramPlan | None = None

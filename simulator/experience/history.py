@@ -50,8 +50,13 @@ def simulate_with_history(engine: Callable[[ExperienceInputs, range], Experience
                           scenario: ExperienceInputs, trials: range) -> ExperienceBlock:
     """Run ``engine`` over base years and term, adjust the risk scores over both (coding
     intensity compounds from year 1, so base-year scores sit below it), and split."""
+    return split_history(scenario, trials, engine(extended(scenario), trials))
+
+
+def split_history(scenario: ExperienceInputs, trials: range, full: ExperienceBlock) -> ExperienceBlock:
+    """The block of ``scenario`` from ``full``, simulated on :func:`extended` (``scenario``):
+    risk scores adjusted over base years and term, the base years kept apart."""
     b = scenario.term.base_years
-    full = engine(extended(scenario), trials)
     adjust_scores(scenario, trials, full["risk_score_member_months"], full["member_months"], b)
     block = {name: (a[:, b:] if VARIABLES[name].dims[1:2] == ("year",) else a).copy()
              for name, a in full.items()}

@@ -23,11 +23,18 @@ if TYPE_CHECKING:
     from .inputs import ExperienceInputs
 
 
+def measured_later(scenario: ExperienceInputs) -> bool:
+    """Whether ``scenario`` is a term extended over its base years, whose quality is measured
+    over the term only, after the engine (:func:`simulator.experience.history.split_history`)."""
+    return getattr(scenario, "_history_of", None) is not None
+
+
 def quality_scores(scenario: ExperienceInputs, trial: int) -> np.ndarray:
-    """Scores of one trial, shape (years, segments); NaN where a segment has none."""
+    """Scores of one trial, shape (years, segments); NaN where a segment has none (and
+    everywhere when the quality is :func:`measured_later`)."""
     years = scenario.term.years
     out = np.full((years, len(scenario.segments)), np.nan)
-    for s, seg in enumerate(scenario.segments.values()):
+    for s, seg in enumerate(scenario.segments.values() if not measured_later(scenario) else ()):
         q = seg.quality_score
         if q is None:
             continue
@@ -44,9 +51,10 @@ def quality_scores(scenario: ExperienceInputs, trial: int) -> np.ndarray:
 
 def fill_measures(scenario: ExperienceInputs, trial: int, block: ExperienceBlock, i: int) -> None:
     """Sample the measures of trial ``trial`` (row ``i`` of ``block``) on its simulated group
-    counts, and set the composite score of the segments scored by measures."""
+    counts, and set the composite score of the segments scored by measures (nothing when the
+    quality is :func:`measured_later`)."""
     q = scenario.quality
-    if q is None:
+    if q is None or measured_later(scenario):
         return
     seed, names = scenario.run.seed, list(scenario.segments)
     rates = true_rates(q, seed, trial, scenario.term.years)
