@@ -39,7 +39,8 @@ def check_per_year(value: float | list[float], years: int, path: str) -> None:
 class StrictModel(BaseModel):
     """Input model that rejects unknown keys, NaN/inf and silent type coercion."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True,
+                              defer_build=True)
 
 
 _LEADING_PATH = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_*]+)*): (.*)$", re.S)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.special  # noqa: F401 - BandSeverities needs it: imported with the engine, which forked workers inherit
 
 from .costs import BandSeverities, CostTables, trend_indices
 from .dataset import ExperienceBlock, empty_block

@@ -11,6 +11,9 @@ Cost level in year ``y`` of segment ``s`` is the band mean in base-year
 dollars times ``cost_factor`` times the trend index, which compounds the
 expected trend and a systemic shock per year (lognormal, mean one, correlated
 across segments). Not modelled: seasonality within a year, claim lags.
+
+scipy is imported where a function needs it, so that validating a scenario (which builds
+:class:`CostTables`) does not pay for it; the cohort engine imports it with itself.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import special
 
 from .population import CostModel
 from .streams import Purpose, stream
@@ -60,6 +62,7 @@ class Severity:
 
     def excess_mean(self, attachment: float) -> float:
         """Expected cost above ``attachment``: E[(X - a)+]."""
+        from scipy import special
         a = attachment
         if self.family == "lognormal":
             sigma, scale = self.dist.kwds["s"], self.dist.kwds["scale"]
@@ -180,18 +183,24 @@ class BandSeverities:
         self.scale = mean * cv**2
 
     def sf(self, b: np.ndarray, x: np.ndarray) -> np.ndarray:
+        from scipy import special
+
         log = special.ndtr((self.mu[b] - np.log(x)) / self.sigma[b])
         if not self.gamma.any():
             return log
         return np.where(self.gamma[b], special.gammaincc(self.shape[b], x / self.scale[b]), log)
 
     def ppf(self, b: np.ndarray, u: np.ndarray) -> np.ndarray:
+        from scipy import special
+
         log = np.exp(self.mu[b] + self.sigma[b] * special.ndtri(u))
         if not self.gamma.any():
             return log
         return np.where(self.gamma[b], self.scale[b] * special.gammaincinv(self.shape[b], u), log)
 
     def isf(self, b: np.ndarray, v: np.ndarray) -> np.ndarray:
+        from scipy import special
+
         log = np.exp(self.mu[b] - self.sigma[b] * special.ndtri(v))
         if not self.gamma.any():
             return log
@@ -199,6 +208,7 @@ class BandSeverities:
 
     def partial_moments(self, b: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, ...]:
         """P(X <= x) and E[X^j; X <= x] for j = 1, 2, 3."""
+        from scipy import special
         z = (np.log(x) - self.mu[b]) / self.sigma[b]
         s = self.sigma[b]
         out = [special.ndtr(z)] + [np.exp(j * self.mu[b] + j**2 * s**2 / 2) * special.ndtr(z - j * s)
