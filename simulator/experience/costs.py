@@ -238,7 +238,7 @@ def trend_indices(scenario: ExperienceInputs, trials: range) -> np.ndarray:
     """:func:`trend_index` of each trial, shape (trials, years, segments). Each trial's shocks
     come from its own stream; without shocks no stream is drawn (the same numbers)."""
     if not is_classic(scenario):  # pricing error, trend error, events, AR(1) or Sobol sampling
-        return np.stack([level_parts(scenario, t).index for t in trials])
+        return level_parts(scenario, trials).index
     names = list(scenario.segments)
     years = scenario.term.years
     sd = np.array([scenario.segments[s].trend_shock_sd_pct / 100 for s in names])

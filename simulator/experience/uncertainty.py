@@ -179,49 +179,53 @@ def is_classic(scenario: ExperienceInputs) -> bool:
             and not any(s.trend_sd_pct or s.pricing is not None for s in segs))
 
 
-def level_parts(scenario: ExperienceInputs, trial: int) -> LevelParts:
-    """The cost level parts of one trial (see the module docstring)."""
+def level_parts(scenario: ExperienceInputs, trials: range) -> LevelParts:
+    """The cost level parts of ``trials`` (see the module docstring), each of shape (trials,
+    years, segments). Each trial's numbers come from its own streams; the arithmetic is done
+    for all trials at once (per trial, as a matrix product of each trial's rows)."""
     names = list(scenario.segments)
     segs = [scenario.segments[s] for s in names]
-    years, k = scenario.term.years, len(names)
+    years, k, t_n = scenario.term.years, len(names), len(trials)
     systemic = scenario.systemic
     rho = systemic.trend_shock_correlation
-    ones = np.ones((years, k))
+    ones = np.ones((t_n, years, k))
 
-    trend = np.column_stack([scenario.cost_trend(s) for s in names])
+    def normals(purpose: Purpose, shape: tuple[int, int]) -> np.ndarray:
+        return np.stack([_normals(scenario, t, purpose, shape) for t in trials])
+
+    trend = np.broadcast_to(np.column_stack([scenario.cost_trend(s) for s in names]), (t_n, years, k))
     trend_sd = np.array([seg.trend_sd_pct / 100 for seg in segs])
     if trend_sd.any():
-        error = _correlated(_normals(scenario, trial, Purpose.TREND_PARAMETER, (1, k)), rho) * trend_sd
+        error = _correlated(normals(Purpose.TREND_PARAMETER, (1, k)), rho) * trend_sd
         trend = np.maximum(trend + error, -0.99)  # a normal error must not take the level below zero
     sd = np.array([seg.trend_shock_sd_pct / 100 for seg in segs])
-    z = _normals(scenario, trial, Purpose.TREND_SHOCK, (years, k))
-    shocks = _correlated(z, rho) * sd
+    shocks = _correlated(normals(Purpose.TREND_SHOCK, (years, k)), rho) * sd
     log_trend = np.log1p(trend)
     if systemic.trend_shocks.process == "permanent":
-        log_level = np.cumsum(log_trend + (shocks - sd**2 / 2), axis=0)
+        log_level = np.cumsum(log_trend + (shocks - sd**2 / 2), axis=1)
     else:
-        log_level = np.cumsum(log_trend, axis=0) + _ar1_deviation(shocks, sd, systemic.trend_shocks.phi)
+        log_level = np.cumsum(log_trend, axis=1) + _ar1_deviation(shocks, sd, systemic.trend_shocks.phi)
 
     sds = np.array([(0.0, 0.0) if seg.pricing is None else seg.pricing.sds(seg.members) for seg in segs])
     level_sd, yearly_sd = sds[:, 0], sds[:, 1]
     pricing_level, pricing_yearly = ones, ones
     if level_sd.any() or yearly_sd.any():
-        z = _normals(scenario, trial, Purpose.PRICING, (years + 1, k))
-        z = _correlated(z, systemic.pricing_correlation)
-        pricing_level = np.broadcast_to(np.exp(z[0] * level_sd - level_sd**2 / 2), (years, k))
-        pricing_yearly = np.exp(z[1:] * yearly_sd - yearly_sd**2 / 2)
-    return LevelParts(np.exp(log_level), pricing_level, pricing_yearly,
-                      event_multipliers(scenario, trial)[:, None] * ones)
+        z = _correlated(normals(Purpose.PRICING, (years + 1, k)), systemic.pricing_correlation)
+        pricing_level = np.broadcast_to(np.exp(z[:, :1] * level_sd - level_sd**2 / 2), (t_n, years, k))
+        pricing_yearly = np.exp(z[:, 1:] * yearly_sd - yearly_sd**2 / 2)
+    events = np.stack([event_multipliers(scenario, t) for t in trials])
+    return LevelParts(np.exp(log_level), pricing_level, pricing_yearly, events[:, :, None] * ones)
 
 
 def _ar1_deviation(shocks: np.ndarray, sd: np.ndarray, phi: float) -> np.ndarray:
-    """Log-level deviation d_y = phi d_{y-1} + shock_y, less half its variance (mean-one level)."""
+    """Log-level deviation d_y = phi d_{y-1} + shock_y, less half its variance (mean-one level);
+    ``shocks`` is (trials, years, segments)."""
     d = np.zeros_like(shocks)
     var = np.zeros_like(shocks)
-    for y in range(shocks.shape[0]):
-        prev, prev_var = (d[y - 1], var[y - 1]) if y else (0.0, 0.0)
-        d[y] = phi * prev + shocks[y]
-        var[y] = phi**2 * prev_var + sd**2
+    for y in range(shocks.shape[1]):
+        prev, prev_var = (d[:, y - 1], var[:, y - 1]) if y else (0.0, 0.0)
+        d[:, y] = phi * prev + shocks[:, y]
+        var[:, y] = phi**2 * prev_var + sd**2
     return d - var / 2
 
 

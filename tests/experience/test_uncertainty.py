@@ -81,7 +81,7 @@ def test_event_frequency_size_and_rebound(reference):
     first = mult[:, 0] == 0.94
     assert first.mean() == pytest.approx(0.10, abs=4 * np.sqrt(0.09 / N))
     assert np.all(mult[first, 1] == 1.02)
-    parts = level_parts(sc, 0)
+    parts = level_parts(sc, range(3))
     assert np.allclose(parts.index, parts.trend * parts.event)
 
 
