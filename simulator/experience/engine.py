@@ -130,15 +130,8 @@ def simulate_experience(scenario: ExperienceInputs, jobs: int = 1, store: BlockS
 def simulate_block(scenario: ExperienceInputs, trials: range) -> ExperienceBlock:
     """One block of trials from the scenario's engine, with base years simulated first when
     the scenario has them and its risk scores made realistic when it asks for it."""
-    from .history import simulate_with_history  # with the engine, on first use
-    from .risk_scores import adjust_scores
-
     run_engine = engine(resolve_engine(scenario)[0])
-    if scenario.term.base_years:
-        return simulate_with_history(run_engine, scenario, trials)
-    block = run_engine(scenario, trials)
-    adjust_scores(scenario, trials, block["risk_score_member_months"], block["member_months"])
-    return block
+    return _with_history(lambda scenarios, t: [run_engine(scenarios[0], t)], [scenario], trials)[0]
 
 
 def simulate_configuration_blocks(scenarios: Sequence[ExperienceInputs], trials: range
@@ -146,13 +139,21 @@ def simulate_configuration_blocks(scenarios: Sequence[ExperienceInputs], trials:
     """:func:`simulate_block` of each scenario by the cohort engine, the member counts
     simulated once for all (:func:`.cohort_engine.simulate_configurations`)."""
     from .cohort_engine import simulate_configurations
-    from .history import extended, split_history
+
+    return _with_history(simulate_configurations, scenarios, trials)
+
+
+def _with_history(run: Callable[[Sequence[ExperienceInputs], range], list[ExperienceBlock]],
+                  scenarios: Sequence[ExperienceInputs], trials: range) -> list[ExperienceBlock]:
+    """``run`` (scenarios, trials) -> their blocks, over base years and term when the scenarios
+    have base years (:mod:`.history`), with their risk scores adjusted."""
+    from .history import extended, split_history  # with the engine, on first use
     from .risk_scores import adjust_scores
 
     if scenarios[0].term.base_years:
-        full = simulate_configurations([extended(sc) for sc in scenarios], trials)
+        full = run([extended(sc) for sc in scenarios], trials)
         return [split_history(sc, trials, block) for sc, block in zip(scenarios, full)]
-    blocks = simulate_configurations(scenarios, trials)
+    blocks = run(scenarios, trials)
     for sc, block in zip(scenarios, blocks):
         adjust_scores(sc, trials, block["risk_score_member_months"], block["member_months"])
     return blocks

@@ -17,7 +17,6 @@ A scenario with ``base_years = 0`` does not pass through here: its numbers do no
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -44,13 +43,6 @@ def extended(scenario: ExperienceInputs) -> ExperienceInputs:
     out = scenario.model_copy(update={"term": term, "segments": segments})
     out._history_of = scenario
     return out
-
-
-def simulate_with_history(engine: Callable[[ExperienceInputs, range], ExperienceBlock],
-                          scenario: ExperienceInputs, trials: range) -> ExperienceBlock:
-    """Run ``engine`` over base years and term, adjust the risk scores over both (coding
-    intensity compounds from year 1, so base-year scores sit below it), and split."""
-    return split_history(scenario, trials, engine(extended(scenario), trials))
 
 
 def split_history(scenario: ExperienceInputs, trials: range, full: ExperienceBlock) -> ExperienceBlock:
