@@ -78,8 +78,9 @@ def _parser() -> argparse.ArgumentParser:
                         "segments.medicare.members=20000 or segments.*.churn_pct=15; recorded in "
                         "the manifest with the effective scenario")
     r.add_argument("--sources-trials", type=_non_negative_int, default=None, metavar="N",
-                   help="trials of the decomposition of the risk by source (cohort engine, one run "
-                        "per source); 0: skip it (default: 400, at most the run's trials)")
+                   help="trials of the decomposition of the risk by source (cohort engine: the "
+                        "member counts once, the costs once per source); 0: skip it (default: 400, "
+                        "at most the run's trials)")
     r.add_argument("--no-resource-check", action="store_true", help="simulate even when the "
                    "estimated memory or disk need exceeds what the machine has")
 
