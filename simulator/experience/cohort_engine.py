@@ -165,8 +165,8 @@ def simulate_configurations(scenarios: Sequence[ExperienceInputs], trials: range
 
 def same_counts(a: ExperienceInputs, b: ExperienceInputs) -> None:
     """Raise ``ValueError`` unless ``a`` and ``b`` simulate the same member counts: the same
-    seed, term, cost models, segments (members, cost model, churn, group mix), stop-loss
-    attachments, program stratification and engagement."""
+    seed, term, cost models, segments (members, cost model, churn, cost factor, group mix),
+    stop-loss attachments, program stratification and engagement."""
     def counts(sc: ExperienceInputs) -> tuple:
         segs = [(n, s.members, s.cost_model, s.churn_pct, s.cost_factor, s.group_mix)
                 for n, s in sc.segments.items()]
