@@ -22,15 +22,15 @@ from .analysis.risk import summarize
 from .analysis.sources import DEFAULT_TRIALS as SOURCES_TRIALS, configuration_gains, decompose, summary_rows
 from .capital.stored import capital_summary, load_capital, variant_charts
 from .capital.terms import CapitalTerms
-from .settlement.contract import Contract, fixed_premium_notes
 from .core.background import Background
-from .experience.engine import member_years, resolve_engine, simulate_experience, trials_per_block
-from .experience.workers import forked
-from .experience.programs import program_plan
 from .core.errors import RunError, ScenarioError
+from .experience.engine import member_years, resolve_engine, simulate_experience, trials_per_block
+from .experience.programs import program_plan
+from .experience.workers import forked
 from .rundir import RunFolder, StoredRun, check_out_path, open_run
 from .rundir.estimate import check_resources
 from .scenario import Scenario, load_contracts
+from .settlement.contract import Contract, fixed_premium_notes
 from .settlement.rules import OUTPUTS, settle
 
 PACKAGES = ("vbcsim", "numpy", "scipy", "xarray", "pandas", "pydantic", "joblib", "netCDF4")
