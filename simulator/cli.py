@@ -250,14 +250,14 @@ def _version() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .experience.engine import start_workers
+    from .experience.engine import start_early
 
     scenario = _checked_scenario(args).with_run(
         trials=args.trials, seed=args.seed, engine=args.engine,
         backend=args.backend or ("dask" if args.scheduler else None))
     out = args.out or Path("results") / args.scenario.stem
     jobs = (os.cpu_count() or 1) if args.jobs == -1 else args.jobs
-    start_workers(scenario, jobs)  # they boot while the heavy imports below run
+    start_early(scenario, jobs)  # the workers simulate while the heavy imports below run
     from .run import run_scenario
     try:
         sources = {} if args.sources_trials is None else {"sources_trials": args.sources_trials}

@@ -26,6 +26,8 @@ from ..core.errors import RunError
 from ..core.progress import Progress
 
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
+    from concurrent.futures import Future
+
     import xarray as xr
 
     from .inputs import ExperienceInputs
@@ -203,18 +205,52 @@ def _engine_import(scenario: ExperienceInputs) -> Callable[[], Engine]:
     return functools.partial(engine, resolve_engine(scenario)[0])
 
 
+_early: dict[str, object] = {}
+"""Blocks submitted before a run asked for them (:func:`start_early`): ``scenario``, ``jobs``
+and ``futures``, a future per block index."""
+
+
+def start_early(scenario: ExperienceInputs, jobs: int) -> None:
+    """Start simulating every block of ``scenario`` on forked workers now, so that they work
+    while this process imports what the run needs next (pandas, xarray, the analysis: about a
+    second); :func:`simulate_experience` of the same scenario object then collects them.
+    Blocks that a resumed run already holds are dropped unused; results never depend on it."""
+    if scenario.run.backend != "local" or jobs <= 1 or not workers.start(jobs, warm=_engine_import(scenario)):
+        return
+    plan = program_plan(scenario)
+    blocks = trial_blocks(scenario.run.trials, trials_per_block(scenario))
+    futures = workers.submit(_one_block, [(scenario, i, r, plan) for i, r in enumerate(blocks)])
+    _early.update(scenario=scenario, jobs=jobs, futures=dict(enumerate(futures)))
+
+
+def _take_early(scenario: ExperienceInputs, jobs: int, tasks: list[tuple[int, range]]) -> dict[int, Future]:
+    """The early futures of ``tasks`` (those of other blocks cancelled), if they are this run's."""
+    if _early.get("scenario") is not scenario or _early.get("jobs") != jobs or not workers.forked(jobs):
+        _early.clear()
+        return {}
+    futures = _early["futures"]
+    _early.clear()
+    wanted = {i for i, _ in tasks}
+    for i, future in futures.items():
+        if i not in wanted:
+            future.cancel()
+    return {i: f for i, f in futures.items() if i in wanted}
+
+
 def _run(scenario: ExperienceInputs, tasks: list[tuple[int, range]], jobs: int,
          scheduler: str | None = None) -> Iterator[tuple[int, ExperienceBlock]]:
     if scenario.run.backend == "dask":
         yield from _run_dask(scenario, tasks, jobs, scheduler)
         return
-    if jobs == 1 or len(tasks) <= 1:
+    early = _take_early(scenario, jobs, tasks)
+    if not early and (jobs == 1 or len(tasks) <= 1):
         yield from (_one_block(scenario, i, r) for i, r in tasks)
         return
     start_workers(scenario, jobs)  # they import the engine while this process runs the program model
     plan = program_plan(scenario)
-    yield from workers.run_unordered(_one_block, [(scenario, i, r, plan) for i, r in tasks], jobs,
-                                     warm=_engine_import(scenario), meanwhile=prepare_dataset)
+    calls = [(scenario, i, r, plan) for i, r in tasks if i not in early]
+    yield from workers.run_unordered(_one_block, calls, jobs, warm=_engine_import(scenario),
+                                     meanwhile=prepare_dataset, submitted=early.values())
 
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -63,19 +63,26 @@ def start(jobs: int, warm: Callable[[], object] | None = None) -> bool:
     return True
 
 
+def submit(fn: Callable[..., Any], calls: Iterable[tuple]) -> list[Future]:
+    """``fn(*args)`` for each ``args`` of ``calls`` on this process's forked workers (started)."""
+    return [_pool["executor"].submit(fn, *args) for args in calls]
+
+
 def run_unordered(fn: Callable[..., Any], calls: Iterable[tuple], jobs: int,
                   warm: Callable[[], object] | None = None,
-                  meanwhile: Callable[[], object] | None = None) -> Iterator[Any]:
-    """``fn(*args)`` for each ``args`` of ``calls`` on ``jobs`` workers, yielded as they finish;
-    ``meanwhile`` runs here once they are under way (work this process would do later anyway).
+                  meanwhile: Callable[[], object] | None = None,
+                  submitted: Iterable[Future] = ()) -> Iterator[Any]:
+    """``fn(*args)`` for each ``args`` of ``calls`` on ``jobs`` workers, and the results of
+    ``submitted`` (:func:`submit` earlier), yielded as they finish; ``meanwhile`` runs here
+    once they are under way (work this process would do later anyway).
 
     On an interruption or an error the workers are ended at once (their blocks in flight are
     lost, finished ones were yielded)."""
+    submitted = set(submitted)
     if not start(jobs, warm):
         yield from _loky(fn, calls, jobs)
         return
-    executor = _pool["executor"]
-    pending = {executor.submit(fn, *args) for args in calls}
+    pending = submitted | set(submit(fn, calls))
     try:
         if meanwhile is not None:
             meanwhile()

@@ -105,3 +105,55 @@ def test_forked_workers_give_one_process_numbers_and_a_lost_worker_one_line():
     lines = out.stdout.splitlines()
     assert lines[0] == "identical"
     assert lines[1].startswith("RunError a worker process died"), lines
+
+
+EARLY = """
+import os
+from conftest import small_dict
+from simulator.experience import engine, workers
+from simulator.experience.engine import simulate_experience, start_early, trial_blocks
+from simulator.scenario import scenario_from_dict
+
+scenario = scenario_from_dict(small_dict(trials=12, trials_per_block=2))
+start_early(scenario, 2)  # first: a run in this process starts a thread (tqdm's), then no fork
+futures = dict(engine._early["futures"])
+assert workers._pool.get("pid") == os.getpid(), "the workers were not forked"
+early = simulate_experience(scenario, jobs=2)
+one = simulate_experience(scenario, jobs=1)
+print("identical" if early.identical(one) else "different", len(futures), engine._early == {})
+
+
+class Resumed:
+    \"\"\"A store that already holds blocks 0 and 1 (as a resumed run's folder does).\"\"\"
+
+    def __init__(self):
+        self.saved = []
+
+    def finished(self, ranges):
+        return {i: engine._one_block(scenario, i, ranges[i])[1] for i in (0, 1)}
+
+    def save(self, index, block):
+        self.saved.append(index)
+
+
+start_early(scenario, 2)
+store = Resumed()
+resumed = simulate_experience(scenario, jobs=2, store=store)
+print("identical" if resumed.identical(one) else "different", sorted(store.saved))
+other = scenario.with_run(seed=scenario.run.seed + 1)
+start_early(other, 2)
+print("identical" if simulate_experience(scenario, jobs=2).identical(one) else "different", engine._early == {})
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
+def test_blocks_started_early_are_the_runs_blocks_and_a_resumed_run_drops_the_ones_it_has():
+    """The command line starts a run's blocks before importing the analysis stack: the run
+    collects them (the same numbers as one process), a resumed run simulates only the blocks
+    it lacks, and blocks started for another scenario are never taken."""
+    tests = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", EARLY], capture_output=True, text=True, timeout=WAIT_S,
+                         env=os.environ | {"PYTHONPATH": tests})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["identical 6 True", "identical [2, 3, 4, 5]",
+                                       "identical True"]
