@@ -34,7 +34,9 @@ def quality_scores(scenario: ExperienceInputs, trial: int) -> np.ndarray:
     everywhere when the quality is :func:`measured_later`)."""
     years = scenario.term.years
     out = np.full((years, len(scenario.segments)), np.nan)
-    for s, seg in enumerate(scenario.segments.values() if not measured_later(scenario) else ()):
+    if measured_later(scenario):
+        return out
+    for s, seg in enumerate(scenario.segments.values()):
         q = seg.quality_score
         if q is None:
             continue
