@@ -26,16 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "scenarios" / "reference_global_budget.toml"
 
 
-def generator_throughput(members: int, repeats: int = 20, lanes: bool = False) -> float:
+def generator_throughput(members: int, repeats: int = 20) -> float:
     """Member-years per second of drawing one member-year's random numbers in compiled code,
     nothing else: a normal, its exponential, and four uniforms (transition, zero cost, year
-    end, stratification), each from its own SFC64 stream: one stream each, stepped one number
-    at a time (the kernel before issue 18 did so), or with ``lanes``, 16 streams each stepped
-    side by side in batches of 1,024 members (as the kernel does now)."""
+    end, stratification), each from its own inline SFC64 stream. The bound on the kernel."""
     from numba import njit
 
-    from simulator.experience.jit_random import (ZIGGURAT_X, exp, fill_uniforms, fill_words, lane_states,
-                                                 normal, stream_states, uniform, ziggurat_point)
+    from simulator.experience.jit_random import normal, stream_states, uniform
     from simulator.experience.streams import Purpose
 
     @njit
@@ -46,27 +43,11 @@ def generator_throughput(members: int, repeats: int = 20, lanes: bool = False) -
                       + uniform(state, 3) + uniform(state, 4))
         return total
 
-    @njit
-    def draw_lanes(lanes, n):
-        batch = 1024
-        u, words = np.empty((4, batch)), np.empty(batch, np.uint64)
-        total = 0.0
-        for first in range(0, n - n % batch, batch):
-            fill_words(lanes, 0, words)
-            for row in range(4):
-                fill_uniforms(lanes, 1 + row, u[row])
-            for i in range(batch):
-                layer, sign, x = ziggurat_point(words[i])  # the normal's rectangle (99% of draws)
-                total += exp(sign * x * ZIGGURAT_X[layer]) + u[0, i] + u[1, i] + u[2, i] + u[3, i]
-        return total
-
-    purposes = [Purpose(p) for p in range(5)]
-    state = lane_states(1, 0, purposes)[1] if lanes else stream_states(1, 0, purposes)
-    kernel = draw_lanes if lanes else draw
-    kernel(state, 2048)
+    state = stream_states(1, 0, [Purpose(p) for p in range(5)])
+    draw(state, 10)
     start = time.perf_counter()
     for _ in range(repeats):
-        kernel(state, members)
+        draw(state, members)
     return members * repeats / (time.perf_counter() - start)
 
 
@@ -112,7 +93,6 @@ def main() -> None:
 
     members = sum(s.members for s in load_scenario(REFERENCE).segments.values())
     raw = generator_throughput(members)
-    raw_lanes = generator_throughput(members, lanes=True)
     one, t1 = engine_throughput(args.trials, jobs=1)
     two, t2 = engine_throughput(args.trials, jobs=2)
     cohort_two, cohort_seconds = engine_throughput(args.cohort_trials, jobs=2, engine="cohort",
@@ -124,7 +104,6 @@ def main() -> None:
         "population_members": members,
         "trials": args.trials,
         "compiled_generator_member_years_per_s": round(raw),
-        "compiled_generator_in_lanes_member_years_per_s": round(raw_lanes),
         "engine_1_core_member_years_per_s": round(one),
         "engine_1_core_seconds": round(t1, 2),
         "engine_2_workers_member_years_per_s": round(two),
@@ -142,8 +121,7 @@ def main() -> None:
     }
     print(json.dumps(report, indent=1))
     print(f"\nmember engine: {one / 1e6:.1f} M member-years/s on one core "
-          f"({one / raw:.2f} x the compiled generator's {raw / 1e6:.1f} M/s one number at a time, "
-          f"{raw_lanes / 1e6:.0f} M/s in lanes), "
+          f"({one / raw:.2f} x the compiled generator's {raw / 1e6:.1f} M/s), "
           f"{two / 1e6:.1f} M/s on two workers ({two / one:.2f} x); cohort engine: "
           f"{args.cohort_trials} trials in {cohort_seconds:.1f} s on two workers "
           f"({cohort_two / 1e6:.0f} M member-years/s, {cohort_two / two:.0f} x the member engine); "

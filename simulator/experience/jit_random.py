@@ -13,29 +13,16 @@ stepped inline (the same 64-bit outputs as ``np.random.SFC64``, from the same
 
 These are exact samplers (no table approximation of the distribution); the
 tests check them against scipy's distributions.
-
-A kernel that needs one number per member from a purpose draws them in batches
-from ``LANES`` streams stepped side by side (member ``m`` from lane ``m % LANES``),
-which the compiler turns into vector instructions: :func:`lane_states`,
-:func:`fill_uniforms`, :func:`fill_words`. :func:`exp` is a double-precision
-exponential written so that it vectorises too.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
 from .streams import Purpose, stream
 
 _U53 = 1.0 / 9007199254740992.0  # 2**-53
-
-LANES = 16
-"""Streams of one purpose stepped side by side. Part of the random-stream layout of the member
-engine: changing it changes the draws."""
 
 
 def stream_states(seed: int, trial: int, purposes: list[Purpose], *subkeys: int) -> np.ndarray:
@@ -44,97 +31,6 @@ def stream_states(seed: int, trial: int, purposes: list[Purpose], *subkeys: int)
     for row, purpose in enumerate(purposes):
         states[row] = stream(seed, trial, purpose, *subkeys).bit_generator.state["state"]["state"]
     return states
-
-
-def lane_states(seed: int, trial: int, purposes: list[Purpose],
-                *subkeys: int) -> tuple[np.ndarray, np.ndarray]:
-    """The scalar stream of each purpose, as :func:`stream_states` (rows, 4), and ``LANES``
-    more streams of it (rows, 4, LANES).
-
-    All come from the key's ``SeedSequence``: its first three 64-bit words seed numpy's own
-    SFC64 stream for the key (the scalar one), the next ``3 * LANES`` seed the lanes, each
-    as numpy seeds an SFC64 (counter 1, twelve steps discarded)."""
-    words = np.empty((len(purposes), LANES + 1, 3), np.uint64)
-    for row, purpose in enumerate(purposes):
-        seq = np.random.SeedSequence(seed, spawn_key=(trial, int(purpose), *subkeys))
-        words[row] = seq.generate_state(3 * (LANES + 1), np.uint64).reshape(LANES + 1, 3)
-    return _seeded(words)
-
-
-@njit(cache=True)
-def _seeded(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    rows, streams = words.shape[0], words.shape[1]
-    scalar = np.empty((rows, 4), np.uint64)
-    lanes = np.empty((rows, 4, streams - 1), np.uint64)
-    one = np.empty((1, 4), np.uint64)
-    for r in range(rows):
-        for k in range(streams):
-            one[0, 0], one[0, 1], one[0, 2], one[0, 3] = words[r, k, 0], words[r, k, 1], words[r, k, 2], 1
-            for _ in range(12):
-                next_uint64(one, 0)
-            if k == 0:
-                scalar[r] = one[0]
-            else:
-                lanes[r, :, k - 1] = one[0]
-    return scalar, lanes
-
-
-@njit
-def fill_words(lanes: np.ndarray, row: int, out: np.ndarray) -> None:
-    """Fill ``out`` (a multiple of ``LANES`` long) with 64-bit words, ``out[i]`` from lane
-    ``i % LANES`` of purpose ``row``: every lane takes one SFC64 step per ``LANES`` words."""
-    for t in range(0, out.size, LANES):
-        for lane in range(LANES):
-            a, b, c, w = lanes[row, 0, lane], lanes[row, 1, lane], lanes[row, 2, lane], lanes[row, 3, lane]
-            word = a + b + w
-            out[t + lane] = word
-            lanes[row, 0, lane] = b ^ (b >> np.uint64(11))
-            lanes[row, 1, lane] = c + (c << np.uint64(3))
-            lanes[row, 2, lane] = ((c << np.uint64(24)) | (c >> np.uint64(40))) + word
-            lanes[row, 3, lane] = w + np.uint64(1)
-
-
-@njit
-def fill_uniforms(lanes: np.ndarray, row: int, out: np.ndarray) -> None:
-    """:func:`fill_words` as uniforms on [0, 1) with 53 random bits."""
-    for t in range(0, out.size, LANES):
-        for lane in range(LANES):
-            a, b, c, w = lanes[row, 0, lane], lanes[row, 1, lane], lanes[row, 2, lane], lanes[row, 3, lane]
-            word = a + b + w
-            out[t + lane] = float(np.int64(word >> np.uint64(11))) * _U53
-            lanes[row, 0, lane] = b ^ (b >> np.uint64(11))
-            lanes[row, 1, lane] = c + (c << np.uint64(3))
-            lanes[row, 2, lane] = ((c << np.uint64(24)) | (c >> np.uint64(40))) + word
-            lanes[row, 3, lane] = w + np.uint64(1)
-
-
-_LOG2E = 1.4426950408889634
-_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # Cody and Waite
-_EXP_TAYLOR = 1.0 / np.array([math.factorial(n) for n in range(11, -1, -1)])
-"""Taylor coefficients of exp, highest first, to degree 11: on [-ln 2 / 2, ln 2 / 2] the
-first omitted term is below 1e-14."""
-
-
-@njit(inline="always")
-def exp(x: float) -> float:
-    """exp(x) for -700 < x < 700, within a few units in the 15th digit: x = k ln 2 + r with
-    |r| <= ln 2 / 2, a Horner polynomial for exp(r), and 2**k built in the exponent bits.
-    No call and no branch, so a loop of them vectorises (``np.exp`` is a library call)."""
-    k = np.floor(x * _LOG2E + 0.5)
-    r = (x - k * _LN2_HI) - k * _LN2_LO
-    p = _EXP_TAYLOR[0]
-    for n in range(1, _EXP_TAYLOR.size):
-        p = p * r + _EXP_TAYLOR[n]
-    bits = np.uint64(np.int64(k) + 1023) << np.uint64(52)
-    return p * _as_float(bits)
-
-
-@intrinsic
-def _as_float(typingctx, bits):
-    """The float64 whose bits are the uint64 ``bits``."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-    return types.float64(types.uint64), codegen
 
 
 @njit(inline="always")
@@ -175,7 +71,7 @@ _TAIL = ZIGGURAT_X[1]
 
 
 @njit(inline="always")
-def ziggurat_point(bits: np.uint64) -> tuple[int, float, float]:
+def _ziggurat_point(bits: np.uint64) -> tuple[int, float, float]:
     """Layer (8 bits), sign (1 bit) and position in [0, 1) (53 bits) of one 64-bit draw."""
     sign = 1.0 - 2.0 * float((bits >> np.uint64(8)) & np.uint64(1))  # no branch to mispredict
     u = float(np.int64(bits >> np.uint64(11))) * _U53  # signed: cheaper to convert
@@ -187,14 +83,14 @@ def normal(state: np.ndarray, row: int) -> float:
     """A standard normal by the ziggurat: the rectangle test accepts about 99% of draws;
     only the rest take the slower path."""
     bits = next_uint64(state, row)
-    layer, sign, u = ziggurat_point(bits)
+    layer, sign, u = _ziggurat_point(bits)
     if u < ZIGGURAT_RATIO[layer]:
         return sign * u * ZIGGURAT_X[layer]
-    return normal_outside_rectangle(state, row, layer, sign, u)
+    return _normal_outside_rectangle(state, row, layer, sign, u)
 
 
 @njit(inline="always")
-def normal_outside_rectangle(state: np.ndarray, row: int, layer: int, sign: float,
+def _normal_outside_rectangle(state: np.ndarray, row: int, layer: int, sign: float,
                               u: float) -> float:
     """The tail and wedge tests of a point outside its layer's rectangle, drawing afresh
     after a rejection."""
@@ -208,7 +104,7 @@ def normal_outside_rectangle(state: np.ndarray, row: int, layer: int, sign: floa
         f_low, f_high = ZIGGURAT_F[layer], ZIGGURAT_F[layer + 1]
         if f_low + uniform(state, row) * (f_high - f_low) < np.exp(-0.5 * x * x):
             return sign * x
-        layer, sign, u = ziggurat_point(next_uint64(state, row))
+        layer, sign, u = _ziggurat_point(next_uint64(state, row))
         if u < ZIGGURAT_RATIO[layer]:
             return sign * u * ZIGGURAT_X[layer]
 
