@@ -52,6 +52,11 @@ def test_band_means_cvs_zero_and_death_probabilities_are_recovered(fitted):
               "cv": _z(latent.band_cvs(p), [b.cv for b in truth], se.cv),
               "zero": _z(p.zero, [b.zero_cost_pct / 100 for b in truth], se.zero),
               "death": _z(p.death, [b.death_pct / 100 for b in truth], se.death)}
+    # A probability that is truly 0 lies on the boundary, where the fit's standard error
+    # degenerates (EM leaves a numerically zero estimate, 1e-8, with a standard error of
+    # 1e-12): there the estimate itself must be numerically zero.
+    on_boundary = (np.array([b.zero_cost_pct for b in truth]) == 0) & (p.zero < 1e-6)
+    checks["zero"] = np.where(on_boundary, 0.0, checks["zero"])
     for what, z in checks.items():
         assert np.all(np.abs(z) <= Z_MAX), (what, z)
     assert np.all(se.mean_usd > 0) and np.all(se.cv > 0)
@@ -76,7 +81,9 @@ def test_calibrated_table_round_trips_through_the_toml(fitted):
     _, cal = fitted
     text = calibration_toml(cal, "known_fit", "simulated")
     model = CostModel.model_validate(tomllib.loads(text)["cost_models"]["known_fit"])
-    assert np.allclose([b.mean_annual_usd for b in model.bands], latent.band_means(cal.params), rtol=1e-6)
+    # the TOML writes means to the cent
+    assert np.allclose([b.mean_annual_usd for b in model.bands], latent.band_means(cal.params),
+                       rtol=0, atol=0.005 + 1e-9)
     assert np.allclose(model.transition, cal.transition, atol=2e-6)
     assert text.count("# Z = ") == 3 and "churn_pct = " in text
 
