@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -42,6 +43,12 @@ AGGREGATE_PROGRAM = ("agg Book 85000 claims sev lognorm [840 5900 15450 40890] c
 binomial(100,000, 0.85) count of non-zero costs from the four-band lognormal mixture."""
 
 
+USER_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+"""The environment commands are timed in: Python's own default of writing the bytecode of
+the modules it imports, as on a user's machine (a session that turns it off would make every
+command compile vbcsim's modules again, about a tenth of a second)."""
+
+
 def median_seconds(repeats: int, work) -> float:
     times = []
     for _ in range(repeats):
@@ -52,9 +59,13 @@ def median_seconds(repeats: int, work) -> float:
 
 
 def command_seconds(args: list[str], repeats: int) -> float:
-    """Median wall time of a command (standard output read and dropped)."""
-    return median_seconds(repeats, lambda: subprocess.run(args, check=True, capture_output=True,
-                                                          cwd=ROOT))
+    """Median wall time of a command (standard output read and dropped), after one untimed
+    run that leaves its modules' bytecode behind, as any earlier use of vbcsim would."""
+    def work():
+        subprocess.run(args, check=True, capture_output=True, cwd=ROOT, env=USER_ENV)
+
+    work()
+    return median_seconds(repeats, work)
 
 
 def run_command(trials: int, out: Path, python: str = sys.executable) -> list[str]:
@@ -103,7 +114,7 @@ print(json.dumps([time.perf_counter() - t0, a.est_m / a.agg_m - 1]))
 def fresh_process(code: str, repeats: int, python: str = sys.executable) -> list[float]:
     """Per figure printed by ``code`` (a JSON list), its median over fresh processes."""
     runs = [json.loads(subprocess.run([python, "-c", code], check=True, capture_output=True,
-                                      text=True, cwd=ROOT).stdout) for _ in range(repeats)]
+                                      text=True, cwd=ROOT, env=USER_ENV).stdout) for _ in range(repeats)]
     return [statistics.median(r[i] for r in runs) for i in range(len(runs[0]))]
 
 

@@ -14,7 +14,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -144,8 +143,7 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
         if capital is not None:
             timings["capital"] = time.perf_counter() - t_capital
         if sources is not None:
-            summary = pd.concat([summary, summary_rows(_finish_risk_sources(sources, settlement))],
-                                ignore_index=True)
+            summary = pd.concat([summary, summary_rows(decompose(*sources.result()))], ignore_index=True)
             _write_summary(folder, summary)
             timings["risk_sources"] = time.perf_counter() - t_sources  # (beside the items above)
         simulated = member_years(scenario, scenario.run.trials)
@@ -170,25 +168,11 @@ def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool
         folder.release()
 
 
-def _start_risk_sources(scenario: Scenario, trials: int, jobs: int) -> tuple[Background, int]:
+def _start_risk_sources(scenario: Scenario, trials: int, jobs: int) -> Background:
     """The decomposition of the risk by source, simulated on the run's forked workers while
-    this process writes and settles the run (else when its result is asked for). Its last
-    configuration, every source on, is the run itself when the run used the cohort engine:
-    the second item is then its trials, else 0."""
-    trials = min(trials, scenario.run.trials)
-    reuse = resolve_engine(scenario)[0] == "cohort"
-    call = functools.partial(configuration_gains, scenario, trials, jobs, last=not reuse)
-    threaded = scenario.run.backend == "local" and forked(jobs)
-    return Background(call, threaded), trials if reuse else 0
-
-
-def _finish_risk_sources(sources: tuple[Background, int], settlement: xr.Dataset) -> pd.DataFrame:
-    (background, complete_trials) = sources
-    names, gains = background.result()
-    if complete_trials:
-        gain = settlement.provider_gain_usd.sel(variant="base").isel(trial=slice(0, complete_trials))
-        gains = np.column_stack([gains, gain.sum(["year", "segment"]).values])
-    return decompose(names, gains)
+    this process writes and settles the run (else when its result is asked for)."""
+    call = functools.partial(configuration_gains, scenario, min(trials, scenario.run.trials), jobs)
+    return Background(call, scenario.run.backend == "local" and forked(jobs))
 
 
 def _stored_result(out: Path) -> RunResult:

@@ -8,7 +8,7 @@ contract's total gain over the term (and of its TVaR 95% beyond the mean) when i
 switched on, so the parts add up to the whole by construction; with a non-linear contract
 (minimum savings rates, caps) a part includes the source's interaction with those before
 it. Standard errors by a bootstrap over trials that keeps each trial's configurations
-together (they share their random streams, so the differences are precise).
+together (they share their members and claims, so the differences are precise).
 """
 
 from __future__ import annotations
@@ -101,18 +101,15 @@ def _parts(gains: np.ndarray) -> np.ndarray:
     return np.diff(np.stack([var, tvar]), axis=1, prepend=0.0)
 
 
-def configuration_gains(scenario: Scenario, trials: int = DEFAULT_TRIALS, jobs: int = 1,
-                        last: bool = True) -> tuple[list[str], np.ndarray]:
+def configuration_gains(scenario: Scenario, trials: int = DEFAULT_TRIALS, jobs: int = 1
+                        ) -> tuple[list[str], np.ndarray]:
     """The sources in the order they are switched on, and the base contract's term gains of
-    each configuration, (trials, configurations); ``last=False`` leaves out the last, every
-    source on, which a cohort-engine run of ``scenario`` itself has in its first ``trials``
-    trials (a trial depends only on the seed and its index). The configurations' member
-    counts are simulated once (:func:`simulator.experience.engine.simulate_configurations`)."""
+    each configuration, (trials, configurations). The configurations' member counts and
+    claims are simulated once (:func:`simulator.experience.engine.simulate_configurations`)."""
     configs = configurations(scenario)
-    runs = [sc.with_run(trials=trials, engine="cohort") for _, sc in configs[:len(configs) if last else -1]]
-    experiences = simulate_configurations(runs, jobs) if runs else []
-    gains = [_term_gains(experience, sc) for experience, sc in zip(experiences, runs)]
-    return [name for name, _ in configs], np.column_stack(gains) if gains else np.empty((trials, 0))
+    runs = [sc.with_run(trials=trials, engine="cohort") for _, sc in configs]
+    gains = [_term_gains(experience, sc) for experience, sc in zip(simulate_configurations(runs, jobs), runs)]
+    return [name for name, _ in configs], np.column_stack(gains)
 
 
 def risk_sources(scenario: Scenario, trials: int = DEFAULT_TRIALS, jobs: int = 1,

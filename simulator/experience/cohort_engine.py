@@ -54,28 +54,36 @@ COHORT_CHUNK_KEY = 2**31 - 1
 
 def cell_costs(sev: BandSeverities, band: np.ndarray, count: np.ndarray, mult: np.ndarray,
                attachments: np.ndarray, rng: np.random.Generator, owner_of_cell: np.ndarray,
-               n_owners: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cost sums of cells of ``count`` non-zero members in ``band`` with cost multiplier ``mult``,
-    added up by owner (a trial).
+               n_owners: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Cost sums of cells of ``count`` non-zero members in ``band``, added up by owner (a trial),
+    under each configuration's cost multipliers ``mult`` (configurations, cells).
 
-    Cell arrays are flat. Returns per owner the cost sum, the cost above each attachment
-    (owners, attachments) and the number of members above it.
+    Cell arrays are flat. The configurations share their members' costs in base-year dollars,
+    each scaled by its own multiplier: the tail holds the members above the lowest attachment
+    under the highest multiplier, so the cost above every attachment is exact for each. With
+    one configuration this is the engine's own draw. Returns per configuration, per owner, the
+    cost sum, the cost above each attachment (owners, attachments) and the number of members
+    above it.
     """
-    threshold = attachments[0] / mult
+    threshold = attachments[0] / mult.max(axis=0)
     p_tail = sev.sf(band, threshold)
     tail = rng.binomial(count, p_tail)
     cell = np.repeat(np.arange(count.size), tail)
-    values = sev.isf(band[cell], rng.random(cell.size) * p_tail[cell]) * mult[cell]
+    base = sev.isf(band[cell], rng.random(cell.size) * p_tail[cell])
     owner = owner_of_cell[cell]
-    total = np.bincount(owner, values, n_owners).astype(np.float64)
-    excess, claimants = _excess(values, owner, attachments, n_owners)
+    out = []
+    for m in mult:
+        values = base * m[cell]
+        out.append((np.bincount(owner, values, n_owners).astype(np.float64),
+                    *_excess(values, owner, attachments, n_owners)))
 
     body = count - tail
     F, m1, m2, m3 = sev.partial_moments(band, threshold)
     small = body <= EXACT_BODY_MAX
     cell = np.repeat(np.arange(count.size), np.where(small, body, 0))
-    values = sev.ppf(band[cell], rng.random(cell.size) * F[cell]) * mult[cell]
-    total += np.bincount(owner_of_cell[cell], values, n_owners)
+    base = sev.ppf(band[cell], rng.random(cell.size) * F[cell])
+    for m, (total, _, _) in zip(mult, out):
+        total += np.bincount(owner_of_cell[cell], base * m[cell], n_owners)
 
     large = ~small
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -89,9 +97,11 @@ def cell_costs(sev: BandSeverities, band: np.ndarray, count: np.ndarray, mult: n
     alpha = np.where(skewed, kappa2 / theta**2, 1.0)
     gamma = rng.gamma(alpha)  # one draw per large cell, whichever branch it takes
     normal = rng.standard_normal(n.size)
-    draw = np.where(skewed, mean - alpha * theta + theta * gamma, mean + np.sqrt(kappa2) * normal)
-    total += np.bincount(owner_of_cell[large], np.maximum(draw, 0.0) * mult[large], n_owners)
-    return total, excess, claimants
+    draw = np.maximum(np.where(skewed, mean - alpha * theta + theta * gamma, mean + np.sqrt(kappa2) * normal),
+                      0.0)
+    for m, (total, _, _) in zip(mult, out):
+        total += np.bincount(owner_of_cell[large], draw * m[large], n_owners)
+    return out
 
 
 def _excess(values: np.ndarray, owner: np.ndarray, attachments: np.ndarray, n_owners: int
@@ -131,15 +141,18 @@ def simulate_block(scenario: ExperienceInputs, trials: range) -> ExperienceBlock
 
 def simulate_configurations(scenarios: Sequence[ExperienceInputs], trials: range
                             ) -> list[ExperienceBlock]:
-    """:func:`simulate_block` of each scenario, with the member counts simulated once.
+    """:func:`simulate_block` of each scenario, with the members and their claims simulated once.
 
     The scenarios must differ only in what acts on a trial's cost level (expected-trend
     error, trend shocks, pricing error, events), in the program's effect sizes and in the
-    quality model (:func:`same_counts` checks it): the counts of members in each state are
-    then the same for all of them, drawn from streams none of those touch, and only the costs
-    are drawn again, each scenario from its own zero-cost and severity streams. So each block
-    is, bit for bit, what :func:`simulate_block` gives that scenario alone, at the cost of the
-    cost step per extra scenario (the risk decomposition of :mod:`simulator.analysis.sources`).
+    quality model (:func:`same_counts` checks it). The counts of members in each state are then
+    the same for all of them, drawn from streams none of those touch, bit for bit what
+    :func:`simulate_block` gives each alone, and so are its quality measures. Their members'
+    costs are drawn once, in base-year dollars, and scaled by each scenario's cost multipliers
+    (:func:`cell_costs`): each scenario's costs follow exactly the distribution of its own
+    run, and the differences between scenarios are not blurred by separate claim draws
+    (common random numbers, for the risk decomposition of :mod:`simulator.analysis.sources`). With one
+    scenario this is :func:`simulate_block`.
     """
     first = scenarios[0]
     for other in scenarios[1:]:
@@ -153,9 +166,8 @@ def simulate_configurations(scenarios: Sequence[ExperienceInputs], trials: range
     q = first.quality
     for s, seg in enumerate(first.segments.values()):
         mix = np.ones(1) if q is None else np.array([seg.group_mix[g] for g in q.groups])
-        counts = _Streams(first.run.seed, block_key, s)
-        costs = [counts] + [_Streams(first.run.seed, block_key, s) for _ in configs[1:]]
-        _simulate_segment(first, seg, s, mix, attachments, plan, configs, counts, costs, len(trials))
+        _simulate_segment(first, seg, s, mix, attachments, plan, configs, _Streams(first.run.seed, block_key, s),
+                          len(trials))
     for sc, config in zip(scenarios, configs):
         if sc.quality is not None:
             for i, t in enumerate(trials):
@@ -210,10 +222,8 @@ class _Configuration:
         return cls(block, index, effects)
 
 
-def _simulate_segment(scenario, seg, s, group_mix, attachments, plan, configs, rng, cost_rngs,
-                      t_n) -> None:
-    """Segment ``s`` of every configuration: counts from ``rng``, the costs of configuration
-    ``c`` from ``cost_rngs[c]`` (its zero-cost and severity streams)."""
+def _simulate_segment(scenario, seg, s, group_mix, attachments, plan, configs, rng, t_n) -> None:
+    """Segment ``s`` of every configuration: counts and costs from ``rng``."""
     tables = CostTables.from_model(scenario.cost_models[seg.cost_model])
     sev = BandSeverities(tables)
     k, g_n = tables.n_bands, group_mix.size
@@ -246,9 +256,7 @@ def _simulate_segment(scenario, seg, s, group_mix, attachments, plan, configs, r
             if strata_n:
                 block["program_flagged"][at] += flagged
                 block["program_engaged"][at] += engaged
-        for config, cost_rng in zip(configs, cost_rngs):
-            levels = config.index[:, y, s] * seg.cost_factor
-            _costs(sev, tables, cells, levels, config.effects, y, attachments, config.block, at, cost_rng)
+        _costs(sev, tables, cells, configs, seg, y, s, attachments, rng)
         died = rng.death.binomial(cells, tables.death_prob[None, None, :, None, None])
         deaths_by_history = died.sum(axis=(2, 3, 4))                     # (T, H)
         lost = rng.death.multinomial(deaths_by_history, np.full(12, 1 / 12)) @ np.arange(12)  # (T, H)
@@ -281,19 +289,29 @@ def _program_classes(cells, plan, stratum_of, start, y, rng, strata_n):
     return out.transpose(0, 1, 2, 4, 3), flagged.sum(axis=(1, 2, 3)), engaged.sum(axis=(1, 2, 3))
 
 
-def _costs(sev, tables, cells, level, effects, y, attachments, block, at, rng) -> None:
+def _costs(sev, tables, cells, configs, seg, y, s, attachments, rng) -> None:
+    """Year ``y``'s costs of segment ``s`` for every configuration, from one draw of its members'
+    zero-cost years and claims (:func:`cell_costs`)."""
     t_n, _, k, e_n, _ = cells.shape
     n = cells.sum(axis=(1, 4))                                           # (T, b, E)
     zeros = rng.zero.binomial(n, tables.zero_prob[None, :, None])
-    reduction = np.zeros((t_n, e_n))
-    if effects is not None:
-        reduction[:, :-1] = effects[:, y]
-    mult = level[:, None, None] * (1 - reduction)[:, None, :]            # (T, 1, E)
+    mult = np.stack([np.broadcast_to(_multipliers(config, seg, y, s, e_n), n.shape).ravel()
+                     for config in configs])
     band = np.broadcast_to(np.arange(k)[None, :, None], n.shape)
     trial = np.broadcast_to(np.arange(t_n)[:, None, None], n.shape)
-    total, excess, claimants = cell_costs(sev, band.ravel(), (n - zeros).ravel(),
-                                          np.broadcast_to(mult, n.shape).ravel(), attachments,
-                                          rng.severity, trial.ravel(), t_n)
-    block["allowed_usd"][at] += total
-    block["excess_usd"][at] += excess
-    block["claimants"][at] += claimants
+    at = (slice(None), y, s)
+    for config, (total, excess, claimants) in zip(configs, cell_costs(
+            sev, band.ravel(), (n - zeros).ravel(), mult, attachments, rng.severity, trial.ravel(), t_n)):
+        config.block["allowed_usd"][at] += total
+        config.block["excess_usd"][at] += excess
+        config.block["claimants"][at] += claimants
+
+
+def _multipliers(config: _Configuration, seg, y: int, s: int, e_n: int) -> np.ndarray:
+    """A configuration's cost multiplier of each (trial, 1, program class) in year ``y``: its
+    trend index times the segment's cost factor, less the program's effect on the engaged."""
+    reduction = np.zeros((config.index.shape[0], e_n))
+    if config.effects is not None:
+        reduction[:, :-1] = config.effects[:, y]
+    level = config.index[:, y, s] * seg.cost_factor
+    return level[:, None, None] * (1 - reduction)[:, None, :]

@@ -162,9 +162,9 @@ def _with_history(run: Callable[[Sequence[ExperienceInputs], range], list[Experi
 
 
 def simulate_configurations(scenarios: Sequence[ExperienceInputs], jobs: int = 1) -> list[xr.Dataset]:
-    """The experience of each scenario by the cohort engine, as :func:`simulate_experience`
-    gives it bit for bit, for scenarios that differ only in cost levels, program effects and
-    quality (a risk decomposition's configurations): their member counts are simulated once.
+    """The experience of each scenario by the cohort engine, for scenarios that differ only in
+    cost levels, program effects and quality (a risk decomposition's configurations): their
+    member counts and claims are simulated once (:func:`.cohort_engine.simulate_configurations`).
     Trials, seed and workers as the first scenario's (local backend)."""
     first = scenarios[0]
     blocks = trial_blocks(first.run.trials, COHORT_TRIALS_PER_BLOCK)
