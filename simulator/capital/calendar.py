@@ -27,7 +27,7 @@ The recursion is vectorised over trials and steps over months (numpy).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -202,6 +202,16 @@ def schedule(terms: CapitalTerms, items: YearlyItems) -> Schedule:
                     np.ascontiguousarray(parts["settlement_usd"].T), parts,
                     ibnr=np.hstack([zeros, np.cumsum(parts["ibnr_usd"], axis=1)]),
                     receivable=np.hstack([zeros, np.cumsum(parts["receivable_usd"], axis=1)]))
+
+
+def select_trials(items: YearlyItems, plan: Schedule, trials: np.ndarray) -> tuple[YearlyItems, Schedule]:
+    """The items and schedule of some trials only: their cash paths are, trial by trial, those
+    of all trials (each trial's calendar is its own)."""
+    chosen = replace(items, **{name: getattr(items, name)[trials] for name in (
+        "budget_usd", "allowed_usd", "recovery_usd", "premium_usd", "program_usd", "gain_usd")})
+    return chosen, Schedule(plan.months, plan.cash[:, trials], plan.accrued[:, trials],
+                            plan.settlement[:, trials], {k: v[trials] for k, v in plan.parts.items()},
+                            ibnr=plan.ibnr[trials], receivable=plan.receivable[trials])
 
 
 def cash_paths(terms: CapitalTerms, items: YearlyItems, starting_usd: float | None = None,

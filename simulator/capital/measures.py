@@ -19,10 +19,12 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .calendar import CashPaths, YearlyItems, cash_paths, schedule
+from .calendar import CashPaths, Schedule, YearlyItems, cash_paths, schedule, select_trials
 from .terms import CapitalTerms
 
 Z95 = 1.959963984540054
+FIRST_STEP = 0.01
+"""First step of :func:`solve_capital`'s search for a bracket, relative to its first guess."""
 
 
 def probability(event: np.ndarray) -> tuple[float, float]:
@@ -81,39 +83,55 @@ def one_year_falls(paths: CashPaths) -> np.ndarray:
 
 
 def solve_capital(terms: CapitalTerms, items: YearlyItems, level_pct: float | None = None,
-                  rel_tol: float = 1e-4, max_iter: int = 20) -> dict[str, float]:
+                  rel_tol: float = 1e-4, plan: Schedule | None = None) -> dict[str, float]:
     """Smallest starting capital for which at most ``level_pct``% of trials are ruined over the term.
 
     The paths depend on the starting capital (cash earns a return, a shortfall costs
-    interest), so the capital is first iterated to the fixed point c = upper order
-    statistic of the falls below c, then bracketed and bisected on the number of ruined
-    trials (which cannot rise with more capital) to ``rel_tol``. The interval is that of
-    the order statistic at the answer. The default tolerance, a hundredth of a percent, is
-    finer than the $0.1M a figure is printed to (for any figure up to $1,000M) and far inside
-    its Monte Carlo interval; each step recomputes every path, so a finer one only costs time.
+    interest). The first guess is the upper order statistic of the falls below the
+    configured starting capital; from it the capital is bracketed (steps doubling from a
+    percent) and bisected on the number of ruined trials to ``rel_tol``. The interval is
+    that of the order statistic at the answer. The default tolerance, a hundredth of a
+    percent, is finer than the $0.1M a figure is printed to (for any figure up to $1,000M)
+    and far inside its Monte Carlo interval.
+
+    A trial's capital cannot end a month lower for starting higher: its net cash (cash less
+    the line of credit drawn) moves by the month's scheduled flows plus a return on positive
+    cash less interest on the line, which together rise with it at least one for one, and
+    nothing else depends on it. So a trial ruined at a capital is ruined below it and one
+    safe is safe above it: each step recomputes only the trials ruined at the highest
+    capital known to ruin too many and safe at the lowest known to be enough (those near
+    the answer's order statistic, once both are known).
     """
     level = (terms.ruin_level_pct if level_pct is None else level_pct) / 100
-    allowed = math.floor(level * items.shape[0])
-    plan = schedule(terms, items)
-
-    def ruined(c: float) -> int:
-        return int((cash_paths(terms, items, c, plan).capital_usd < 0).any(axis=1).sum())
-
-    c = terms.starting_usd
-    for _ in range(max_iter):
-        found = exceeded_at_most(needed_on_path(cash_paths(terms, items, c, plan)), level)["value"]
-        if abs(found - c) <= rel_tol * max(abs(c), 1.0):
-            break
-        c = found
-    step = max(abs(c), 1.0) * 1e-3
-    low, high = max(c - step, 0.0), c + step
-    while ruined(high) > allowed:
-        low, high, step = high, high + 2 * step, 2 * step
-    while low > 0 and ruined(low) <= allowed:
-        high, low, step = low, max(low - 2 * step, 0.0), 2 * step
-    while high - low > rel_tol * max(high, 1.0):
-        mid = (low + high) / 2
-        low, high = (low, mid) if ruined(mid) <= allowed else (mid, high)
+    n = items.shape[0]
+    allowed = math.floor(level * n)
+    plan = plan or schedule(terms, items)
+    start = cash_paths(terms, items, terms.starting_usd, plan)
+    at_start = (start.capital_usd < 0).any(axis=1)
+    # the bracket: too many trials are ruined at ``low`` (unless not ``low_known``), at most
+    # ``allowed`` at ``high``; and which trials are ruined at each (at low: all, if not known)
+    if at_start.sum() > allowed:
+        low, at_low, low_known, high, at_high = terms.starting_usd, at_start, True, math.inf, np.zeros(n, bool)
+    else:
+        low, at_low, low_known, high, at_high = 0.0, np.ones(n, bool), False, terms.starting_usd, at_start
+    guess = exceeded_at_most(needed_on_path(start), level)["value"]
+    x, step = min(max(guess, low), high), max(abs(guess) * FIRST_STEP, 1.0)
+    while math.isinf(high) or high - low > rel_tol * max(high, 1.0):
+        open_ = np.flatnonzero(at_low & ~at_high)
+        ruined = at_high.copy()
+        some, their_plan = select_trials(items, plan, open_)
+        ruined[open_] = (cash_paths(terms, some, x, their_plan).capital_usd < 0).any(axis=1)
+        if ruined.sum() > allowed:
+            low, at_low, low_known = x, ruined, True
+        else:
+            high, at_high = x, ruined
+        if math.isinf(high):
+            x = low + step
+        elif not low_known and high - step > low:
+            x = high - step
+        else:
+            x = (low + high) / 2
+        step *= 2
     return exceeded_at_most(needed_on_path(cash_paths(terms, items, high, plan)), level) | {"value": high}
 
 
@@ -152,11 +170,12 @@ def capital_measures(terms: CapitalTerms, items: YearlyItems) -> pd.DataFrame:
     the one-year figures (per year, and the largest as ``one_year``) are the most a year takes
     from the capital it starts with, on the paths of the configured starting capital.
     """
-    paths = cash_paths(terms, items)
+    plan = schedule(terms, items)
+    paths = cash_paths(terms, items, plan=plan)
     table = ruin_by_year(paths)
     rows = []
     level = terms.ruin_level_pct / 100
-    needed = solve_capital(terms, items)
+    needed = solve_capital(terms, items, plan=plan)
     rows.append({"measure": "capital_needed_usd", "horizon": "term"} | _ci(needed))
     falls = one_year_falls(paths)
     per_year = [exceeded_at_most(falls[:, y], level) for y in range(paths.years)]

@@ -81,6 +81,38 @@ def test_the_solved_capital_fed_back_gives_the_target_ruin_probability():
     assert found["ci_low"] - 3 * found["mc_se"] <= other["value"] <= found["ci_high"] + 3 * found["mc_se"]
 
 
+FINANCED = LAGGED | dict(payer_advance={"monthly_usd": 20.0, "months": 24, "recovery_pct": 50.0,
+                                        "unrecovered": "forgiven"},
+                         partner={"upfront_usd": 10.0, "loss_share_pct": 30.0, "gain_share_pct": 10.0})
+
+
+@pytest.mark.parametrize("terms", [LAGGED, FINANCED])
+def test_each_trial_ruined_at_a_capital_is_ruined_at_every_lower_one(terms):
+    """What the solver relies on to recompute only the trials near its answer: more starting
+    capital never ruins a trial (with a return on cash, a line of credit, an advance, a partner)."""
+    it = synthetic(3000, seed=7)
+    ruined = [(cash_paths(CapitalTerms(starting_usd=0.0, **terms), it, c).capital_usd < 0).any(axis=1)
+              for c in np.linspace(0, 900, 19)]
+    assert ruined[0].mean() > 0.5 and ruined[-1].mean() < 0.01
+    for more, less in zip(ruined[1:], ruined[:-1]):
+        assert not (more & ~less).any()
+
+
+@pytest.mark.parametrize("starting_usd", [0.0, 50.0, 2000.0])
+def test_the_solved_capital_is_the_smallest_that_ruins_at_most_the_level(starting_usd):
+    """Whichever side of the answer the search starts from: at most the level's trials are
+    ruined at the answer (all trials recomputed), more one tolerance below it."""
+    terms = CapitalTerms(starting_usd=starting_usd, ruin_level_pct=1.0, **FINANCED)
+    it = synthetic(5000, seed=8)
+    found = solve_capital(terms, it, rel_tol=1e-4)
+    allowed = math.floor(0.01 * 5000)
+
+    def ruined(c: float) -> int:
+        return int((cash_paths(terms, it, c).capital_usd < 0).any(axis=1).sum())
+
+    assert ruined(found["value"]) <= allowed < ruined(found["value"] * (1 - 1e-4))
+
+
 def test_order_statistic_interval_covers_a_known_quantile():
     # exponential(1): the value exceeded with probability a is -log(a); 95% intervals should
     # cover it in about 95% of 400 independent samples (binomial sd of the cover ~1.1%)
