@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .population import CostModel
-from .streams import Purpose, stream
+from .streams import Purpose, standard_normals
 from .uncertainty import is_classic, level_parts, sqrt_psd
 
 if TYPE_CHECKING:  # the scenario assembles this stage's inputs; no import back
@@ -250,7 +250,7 @@ def trend_indices(scenario: ExperienceInputs, trials: range) -> np.ndarray:
     corr = np.full((len(names), len(names)), rho)
     np.fill_diagonal(corr, 1.0)
     root = sqrt_psd(corr).T
-    z = np.stack([stream(scenario.run.seed, t, Purpose.TREND_SHOCK).standard_normal((years, len(names)))
+    z = np.stack([standard_normals(scenario.run.seed, t, Purpose.TREND_SHOCK, (years, len(names)))
                   for t in trials])
     shocks = (z @ root) * sd - sd**2 / 2
     return np.exp(np.cumsum(trend + shocks, axis=1))

@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from ..core.inputs import Name, Percent, StrictModel
-from .streams import Purpose, stream
+from .streams import Purpose, standard_normals, stream
 
 
 class Measure(StrictModel):
@@ -81,7 +81,7 @@ def true_rates(model: QualityModel, seed: int, trial: int, years: int) -> np.nda
     base = model.table("baseline_rate_pct")
     step = model.table("improvement_pct_points")
     sd = np.array([m.improvement_sd_pct_points for m in model.measures.values()])[:, None]
-    z = stream(seed, trial, Purpose.MEASURE_PATH).standard_normal((years,) + base.shape)
+    z = standard_normals(seed, trial, Purpose.MEASURE_PATH, (years,) + base.shape)
     return np.clip(base + np.cumsum(step + sd * z, axis=0), 0.0, 100.0)
 
 

@@ -33,7 +33,7 @@ from pydantic import Field, model_validator
 
 from ..core.inputs import Name, Percent, StrictModel
 from .population import CostModel, Segment
-from .streams import Purpose, stream
+from .streams import Purpose, standard_normals
 
 if TYPE_CHECKING:
     from .inputs import ExperienceInputs
@@ -122,7 +122,7 @@ class ProgramPlan:
         """Cost reduction (fraction) of an engaged member-year, per (year, stratum), for one
         trial: the trial's effect size, ramped, times the share of the year engaged."""
         strata = list(self.program.strata.values())
-        z = stream(seed, trial, Purpose.PROGRAM_EFFECT).standard_normal(len(strata))
+        z = standard_normals(seed, trial, Purpose.PROGRAM_EFFECT, len(strata))
         size = np.array([(s.effect_mean_pct + s.effect_sd_pct * zi) / 100 for s, zi in zip(strata, z)])
         ramp = np.minimum(1.0, np.arange(1, years + 1) / self.program.ramp_years)
         return np.clip(ramp[:, None] * size[None, :], -0.5, 0.95) * self.operations.intensity

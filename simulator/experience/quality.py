@@ -17,7 +17,7 @@ import numpy as np
 
 from .dataset import ExperienceBlock
 from .measures import composite_score, sample_baseline, sample_measures, sample_no_change, true_rates
-from .streams import Purpose, stream
+from .streams import Purpose, standard_normals
 
 if TYPE_CHECKING:
     from .inputs import ExperienceInputs
@@ -40,7 +40,7 @@ def quality_scores(scenario: ExperienceInputs, trial: int) -> np.ndarray:
         q = seg.quality_score
         if q is None:
             continue
-        z = stream(scenario.run.seed, trial, Purpose.QUALITY, s).standard_normal(years)
+        z = standard_normals(scenario.run.seed, trial, Purpose.QUALITY, years, s)
         deviation = np.empty(years)
         deviation[0] = z[0]
         rho = q.year_correlation

@@ -44,7 +44,7 @@ import numpy as np
 
 from .costs import MEAN_MONTHS_LOST_AT_DEATH, CostTables
 from .population import CostModel, RiskScoring, Segment
-from .streams import Purpose, stream
+from .streams import Purpose, standard_normals
 
 if TYPE_CHECKING:
     from .inputs import ExperienceInputs
@@ -109,8 +109,8 @@ def adjust_scores(scenario: ExperienceInputs, trials: range, score_months: np.nd
         if rs.prospective_r2 is not None:
             tables = CostTables.from_model(scenario.cost_models[seg.cost_model])
             lam, var_eps = score_noise(tables, seg.churn_pct / 100, rs.prospective_r2)
-            noise = np.stack([stream(scenario.run.seed, t, Purpose.RISK_SCORE_NOISE, s)
-                              .standard_normal(years) for t in trials])
+            noise = np.stack([standard_normals(scenario.run.seed, t, Purpose.RISK_SCORE_NOISE, years, s)
+                              for t in trials])
             sd = np.sqrt(var_eps * 12.0 * member_months[:, :, s])
             score_months[:, :, s] = ((1 - lam) * member_months[:, :, s]
                                      + lam * score_months[:, :, s] + sd * noise)

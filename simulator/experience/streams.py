@@ -18,6 +18,7 @@ together, keys its streams by block of ``COHORT_TRIALS_PER_BLOCK`` trials instea
 from __future__ import annotations
 
 from enum import IntEnum
+from functools import lru_cache
 
 import numpy as np
 
@@ -26,6 +27,11 @@ COHORT_TRIALS_PER_BLOCK = 100
 streams are keyed by block, so its results depend on this number (and on no run setting).
 Its arrays have a trial axis, so small blocks waste time in per-block overhead: on the
 reference scenario, blocks of 10 trials took twice as long as blocks of 100."""
+
+
+NORMALS_REMEMBERED = 8192
+"""Arrays :func:`standard_normals` keeps: more than a cohort block of trials draws (each trial
+a few purposes and segments), few enough to stay small (a few megabytes)."""
 
 
 class Purpose(IntEnum):
@@ -65,3 +71,17 @@ def stream(seed: int, trial: int, purpose: Purpose, *subkeys: int) -> np.random.
     """
     seq = np.random.SeedSequence(seed, spawn_key=(trial, int(purpose), *subkeys))
     return np.random.Generator(np.random.SFC64(seq))
+
+
+@lru_cache(maxsize=NORMALS_REMEMBERED)
+def standard_normals(seed: int, trial: int, purpose: Purpose, shape: int | tuple[int, ...],
+                     *subkeys: int) -> np.ndarray:
+    """``stream(seed, trial, purpose, *subkeys).standard_normal(shape)``, read-only.
+
+    Remembered (a block's worth), because the configurations of a risk decomposition draw
+    the same trial-level normals one after another and a stream takes tens of microseconds
+    to seed, more than the draws.
+    """
+    out = stream(seed, trial, purpose, *subkeys).standard_normal(shape)
+    out.flags.writeable = False
+    return out

@@ -45,7 +45,7 @@ import numpy as np
 from pydantic import Field
 
 from ..core.inputs import StrictModel
-from .streams import Purpose, stream
+from .streams import Purpose, standard_normals, stream
 
 if TYPE_CHECKING:
     from .inputs import ExperienceInputs
@@ -149,7 +149,7 @@ def _normals(scenario: ExperienceInputs, trial: int, purpose: Purpose,
     ``systemic.sampling = "sobol"`` from the trial's point of a scrambled Sobol sequence."""
     systemic = scenario.systemic
     if systemic.sampling == "random":
-        return stream(scenario.run.seed, trial, purpose).standard_normal(shape)
+        return standard_normals(scenario.run.seed, trial, purpose, shape)
     shapes = _shapes(scenario.term.years, len(scenario.segments))
     start = sum(int(np.prod(shapes[p])) for p in QMC_PURPOSES[:QMC_PURPOSES.index(purpose)])
     m = systemic.sobol_points
