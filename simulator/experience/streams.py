@@ -22,6 +22,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .seeding import sfc64_states
+
 COHORT_TRIALS_PER_BLOCK = 100
 """Trials the cohort engine simulates together, whatever ``run.trials_per_block`` says: its
 streams are keyed by block, so its results depend on this number (and on no run setting).
@@ -29,9 +31,9 @@ Its arrays have a trial axis, so small blocks waste time in per-block overhead: 
 reference scenario, blocks of 10 trials took twice as long as blocks of 100."""
 
 
-NORMALS_REMEMBERED = 8192
-"""Arrays :func:`standard_normals` keeps: more than a cohort block of trials draws (each trial
-a few purposes and segments), few enough to stay small (a few megabytes)."""
+BLOCKS_REMEMBERED = 256
+"""Blocks of normals :func:`standard_normals` keeps: more than the purposes and segments of a
+block draw, few enough to stay small (a few megabytes)."""
 
 
 class Purpose(IntEnum):
@@ -73,15 +75,28 @@ def stream(seed: int, trial: int, purpose: Purpose, *subkeys: int) -> np.random.
     return np.random.Generator(np.random.SFC64(seq))
 
 
-@lru_cache(maxsize=NORMALS_REMEMBERED)
 def standard_normals(seed: int, trial: int, purpose: Purpose, shape: int | tuple[int, ...],
                      *subkeys: int) -> np.ndarray:
-    """``stream(seed, trial, purpose, *subkeys).standard_normal(shape)``, read-only.
+    """``stream(seed, trial, purpose, *subkeys).standard_normal(shape)``, bit for bit, read-only.
 
-    Remembered (a block's worth), because the configurations of a risk decomposition draw
-    the same trial-level normals one after another and a stream takes tens of microseconds
-    to seed, more than the draws.
+    Drawn for the trial's whole block of ``COHORT_TRIALS_PER_BLOCK`` trials at once (their
+    streams seeded together, :mod:`.seeding`) and remembered: callers go through a block's
+    trials, and a risk decomposition's configurations draw the same normals one after another.
     """
-    out = stream(seed, trial, purpose, *subkeys).standard_normal(shape)
+    first = trial - trial % COHORT_TRIALS_PER_BLOCK
+    return _block_normals(seed, first, int(purpose), shape, subkeys)[trial - first]
+
+
+@lru_cache(maxsize=BLOCKS_REMEMBERED)
+def _block_normals(seed: int, first: int, purpose: int, shape: int | tuple[int, ...],
+                   subkeys: tuple[int, ...]) -> np.ndarray:
+    trials = np.arange(first, first + COHORT_TRIALS_PER_BLOCK)
+    keys = np.column_stack([trials, np.full_like(trials, purpose), *(np.full_like(trials, k) for k in subkeys)])
+    bits = np.random.SFC64(0)
+    draw = np.random.Generator(bits)
+    out = np.empty((trials.size, *np.atleast_1d(shape).astype(int)))
+    for row, state in enumerate(sfc64_states(seed, keys)):
+        bits.state = {"bit_generator": "SFC64", "state": {"state": state}, "has_uint32": 0, "uinteger": 0}
+        out[row] = draw.standard_normal(shape)
     out.flags.writeable = False
     return out

@@ -110,13 +110,3 @@ def test_a_partial_run_of_something_else_is_not_resumed(tmp_path):
     with pytest.raises(RunError, match="unfinished run of something else.*scenario_sha256"):
         RunFolder(tmp_path / "run", {"scenario_sha256": "b"})
 
-
-def test_remembered_normals_are_the_streams_own_and_cannot_be_changed():
-    from simulator.experience.streams import Purpose, standard_normals, stream
-
-    for trial, shape, subkeys in ((3, (7, 3), ()), (4, 7, (1,)), (3, (7, 3), (2,))):
-        z = standard_normals(11, trial, Purpose.QUALITY, shape, *subkeys)
-        np.testing.assert_array_equal(z, stream(11, trial, Purpose.QUALITY, *subkeys).standard_normal(shape))
-        assert standard_normals(11, trial, Purpose.QUALITY, shape, *subkeys) is z
-        with pytest.raises(ValueError, match="read-only"):
-            z[0] = 0.0
