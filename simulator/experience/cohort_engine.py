@@ -6,7 +6,10 @@ their costs. A state is (history, band, program class, group): history is
 last year's band (or "new" for entrants), which sets the risk score and the
 care-management flag. The counts follow the member model's dynamics exactly
 as a Markov chain on counts: multinomial transitions, entrants drawn from
-their mix, binomial deaths, churn, flags and engagement.
+their mix, binomial deaths, churn, flags and engagement. Each is drawn on the
+counts summed over what it does not depend on (flags over groups, deaths and
+churn over program classes): sums of binomial counts with one probability are
+binomial, so the distribution is the same with fewer draws.
 
 A cell of members in one band with one cost multiplier has a cost sum made of
 
@@ -247,53 +250,55 @@ def _simulate_segment(scenario, seg, s, group_mix, attachments, plan, configs, r
                                                                   stay.shape + (k,)))  # (T, h, g, b)
         new = rng.entry.multinomial(left.sum(axis=(1, 2)), np.outer(tables.entrant_mix, group_mix).ravel())
         cells = np.concatenate([moved.transpose(0, 1, 3, 2), new.reshape(t_n, 1, k, g_n)], axis=1)  # (T,H,b,g)
-        cells, flagged, engaged = _program_classes(cells, plan, stratum_of, start, y, rng, strata_n)
-        # cells: (T, H, b, E, g); E = strata + "none"
+        # Program classes depend on neither the group nor death and churn, which do not depend
+        # on the class: they are drawn on the sums over groups (binomial and multinomial counts
+        # add up): the same distribution, with fewer draws.
+        classes, flagged, engaged = _program_classes(cells.sum(axis=3), plan, stratum_of, start, y, rng,
+                                                     strata_n)               # (T, H, b, E)
         at = (slice(None), y, s)
-        group_members = cells.sum(axis=(1, 2, 3)) if blocks[0]["group_members"].shape[-1] else 0
+        group_members = cells.sum(axis=(1, 2)) if blocks[0]["group_members"].shape[-1] else 0
         for block in blocks:
             block["group_members"][at] += group_members
             if strata_n:
                 block["program_flagged"][at] += flagged
                 block["program_engaged"][at] += engaged
-        _costs(sev, tables, cells, configs, seg, y, s, attachments, rng)
-        died = rng.death.binomial(cells, tables.death_prob[None, None, :, None, None])
-        deaths_by_history = died.sum(axis=(2, 3, 4))                     # (T, H)
+        _costs(sev, tables, classes.sum(axis=1), configs, seg, y, s, attachments, rng)
+        died = rng.death.binomial(cells, tables.death_prob[None, None, :, None])     # (T, H, b, g)
+        deaths_by_history = died.sum(axis=(2, 3))                        # (T, H)
         lost = rng.death.multinomial(deaths_by_history, np.full(12, 1 / 12)) @ np.arange(12)  # (T, H)
-        members_by_history = cells.sum(axis=(2, 3, 4))
-        churned = rng.churn.binomial(cells - died, churn)
-        leaving = (died + churned).sum(axis=(1, 3))                      # (T, b, g)
+        members_by_history = cells.sum(axis=(2, 3))
+        left = (died + rng.churn.binomial(cells - died, churn)).sum(axis=1)  # (T, b, g): died or left
         for block in blocks:
             block["member_months"][at] += 12.0 * members_by_history.sum(1) - lost.sum(1)
             block["risk_score_member_months"][at] += (12.0 * members_by_history - lost) @ history_score
-            block["deaths"][at] += died.sum(axis=(1, 2, 3, 4))
-            block["leavers"][at] += leaving.sum(axis=(1, 2))
-        state, left = cells.sum(axis=(1, 3)), leaving
+            block["deaths"][at] += deaths_by_history.sum(1)
+            block["leavers"][at] += left.sum(axis=(1, 2))
+        state = cells.sum(axis=1)                                        # (T, b, g)
 
 
-def _program_classes(cells, plan, stratum_of, start, y, rng, strata_n):
-    """Split each (history, band, group) cell by program class: engaged in stratum s, or none."""
-    t_n, h_n, k, g_n = cells.shape
+def _program_classes(counts, plan, stratum_of, start, y, rng, strata_n):
+    """Split each (history, band) count of members by program class: engaged in stratum s, or
+    none; also the members flagged and engaged by stratum."""
+    t_n, h_n, k = counts.shape
     if plan is None:
-        return cells[:, :, :, None, :], None, None
+        return counts[..., None], None, None
     acc = plan.program.accuracy_pct / 100
-    known = cells[:, :k]                                                 # entrants are not flagged
+    known = counts[:, :k]                                                # entrants are not flagged
     right = rng.stratify.binomial(known, acc)
-    guessed = rng.stratify.multinomial(known - right, start)             # (T, h, b, g, predicted)
-    flagged = np.zeros((t_n, h_n, k, g_n, strata_n), np.int64)
+    guessed = rng.stratify.multinomial(known - right, start)             # (T, h, b, predicted)
+    flagged = np.zeros((t_n, h_n, k, strata_n), np.int64)
     for s in range(strata_n):
-        by_history = (stratum_of[:k] == s)[None, :, None, None]
-        flagged[:, :k, ..., s] = np.where(by_history, right, 0) + guessed[..., stratum_of == s].sum(-1)
+        by_history = (stratum_of[:k] == s)[None, :, None]
+        flagged[:, :k, :, s] = np.where(by_history, right, 0) + guessed[..., stratum_of == s].sum(-1)
     engaged = rng.engagement.binomial(flagged, plan.operations.engaged_fraction[y])
-    out = np.concatenate([engaged, (cells - engaged.sum(-1))[..., None]], axis=-1)  # (T,H,b,g,E)
-    return out.transpose(0, 1, 2, 4, 3), flagged.sum(axis=(1, 2, 3)), engaged.sum(axis=(1, 2, 3))
+    out = np.concatenate([engaged, (counts - engaged.sum(-1))[..., None]], axis=-1)  # (T, H, b, E)
+    return out, flagged.sum(axis=(1, 2)), engaged.sum(axis=(1, 2))
 
 
-def _costs(sev, tables, cells, configs, seg, y, s, attachments, rng) -> None:
+def _costs(sev, tables, n, configs, seg, y, s, attachments, rng) -> None:
     """Year ``y``'s costs of segment ``s`` for every configuration, from one draw of its members'
-    zero-cost years and claims (:func:`cell_costs`)."""
-    t_n, _, k, e_n, _ = cells.shape
-    n = cells.sum(axis=(1, 4))                                           # (T, b, E)
+    zero-cost years and claims (:func:`cell_costs`); ``n`` members by (trial, band, class)."""
+    t_n, k, e_n = n.shape
     zeros = rng.zero.binomial(n, tables.zero_prob[None, :, None])
     mult = np.stack([np.broadcast_to(_multipliers(config, seg, y, s, e_n), n.shape).ravel()
                      for config in configs])
