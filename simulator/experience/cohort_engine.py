@@ -285,11 +285,14 @@ def _program_classes(counts, plan, stratum_of, start, y, rng, strata_n):
     acc = plan.program.accuracy_pct / 100
     known = counts[:, :k]                                                # entrants are not flagged
     right = rng.stratify.binomial(known, acc)
-    guessed = rng.stratify.multinomial(known - right, start)             # (T, h, b, predicted)
+    # the others are flagged as if from a band drawn from the start mix: into a stratum with
+    # the start mix's share of its bands (the last category: no stratum)
+    shares = np.append([start[stratum_of == s].sum() for s in range(strata_n)], start[stratum_of < 0].sum())
+    guessed = rng.stratify.multinomial(known - right, shares / shares.sum())   # (T, h, b, stratum)
     flagged = np.zeros((t_n, h_n, k, strata_n), np.int64)
     for s in range(strata_n):
         by_history = (stratum_of[:k] == s)[None, :, None]
-        flagged[:, :k, :, s] = np.where(by_history, right, 0) + guessed[..., stratum_of == s].sum(-1)
+        flagged[:, :k, :, s] = np.where(by_history, right, 0) + guessed[..., s]
     engaged = rng.engagement.binomial(flagged, plan.operations.engaged_fraction[y])
     out = np.concatenate([engaged, (counts - engaged.sum(-1))[..., None]], axis=-1)  # (T, H, b, E)
     return out, flagged.sum(axis=(1, 2)), engaged.sum(axis=(1, 2))
