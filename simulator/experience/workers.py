@@ -107,12 +107,15 @@ def stop() -> None:
     executor = _pool.pop("executor")
     _pool.clear()
     processes = list((getattr(executor, "_processes", None) or {}).values())
+    manager = getattr(executor, "_executor_manager_thread", None)
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
             process.terminate()
     for process in processes:
         process.join(timeout=5)
+    if manager is not None:  # let it close its pipes before the interpreter's exit wakes it
+        manager.join(timeout=5)  # (CPython 3.11 races the two: "Bad file descriptor" on exit)
 
 
 atexit.register(stop)
