@@ -46,7 +46,7 @@ def _jobs(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vbcsim", description="Price the provider's risk under a "
                                 "value-based (global budget) contract by Monte Carlo simulation.")
-    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    p.add_argument("--version", action=_VersionAction)
     p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -238,6 +238,19 @@ def _range(text: str) -> tuple[str, tuple[float, float]]:
         return path, (float(low), float(high))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected PATH=LOW:HIGH, got {text!r}") from None
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the installed version, looked up only when asked (the lookup imports
+    importlib.metadata, a tenth of a second every other command would pay)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
 
 
 def _version() -> str:
