@@ -254,7 +254,7 @@ def _simulate_segment(scenario, seg, s, group_mix, attachments, plan, configs, r
         # on the class: they are drawn on the sums over groups (binomial and multinomial counts
         # add up): the same distribution, with fewer draws.
         classes, flagged, engaged = _program_classes(cells.sum(axis=3), plan, stratum_of, start, y, rng,
-                                                     strata_n)               # (T, H, b, E)
+                                                     strata_n)               # (T, b, E)
         at = (slice(None), y, s)
         group_members = cells.sum(axis=(1, 2)) if blocks[0]["group_members"].shape[-1] else 0
         for block in blocks:
@@ -262,7 +262,7 @@ def _simulate_segment(scenario, seg, s, group_mix, attachments, plan, configs, r
             if strata_n:
                 block["program_flagged"][at] += flagged
                 block["program_engaged"][at] += engaged
-        _costs(sev, tables, classes.sum(axis=1), configs, seg, y, s, attachments, rng)
+        _costs(sev, tables, classes, configs, seg, y, s, attachments, rng)
         died = rng.death.binomial(cells, tables.death_prob[None, None, :, None])     # (T, H, b, g)
         deaths_by_history = died.sum(axis=(2, 3))                        # (T, H)
         lost = rng.death.multinomial(deaths_by_history, np.full(12, 1 / 12)) @ np.arange(12)  # (T, H)
@@ -277,25 +277,31 @@ def _simulate_segment(scenario, seg, s, group_mix, attachments, plan, configs, r
 
 
 def _program_classes(counts, plan, stratum_of, start, y, rng, strata_n):
-    """Split each (history, band) count of members by program class: engaged in stratum s, or
-    none; also the members flagged and engaged by stratum."""
+    """Split the members of each (history, band) count by program class, summed over history:
+    (trials, band, class), the classes being engaged in stratum s, then none; also the members
+    flagged and engaged by stratum.
+
+    A member is flagged by its history (last year's band) with the program's accuracy, else as
+    if from a band drawn from the start mix; entrants are not flagged. Histories in the same
+    stratum share both probabilities, so their counts are added before the draws (binomial
+    and multinomial counts with one probability add up): the same distribution as a draw per
+    history, with a draw per stratum of histories.
+    """
     t_n, h_n, k = counts.shape
     if plan is None:
-        return counts[..., None], None, None
+        return counts.sum(axis=1)[..., None], None, None
     acc = plan.program.accuracy_pct / 100
-    known = counts[:, :k]                                                # entrants are not flagged
+    of_history = np.where(stratum_of[:k] < 0, strata_n, stratum_of[:k])  # the last: no stratum
+    known = np.stack([counts[:, :k][:, of_history == s].sum(axis=1) for s in range(strata_n + 1)],
+                     axis=1)                                             # (T, stratum of history, b)
     right = rng.stratify.binomial(known, acc)
-    # the others are flagged as if from a band drawn from the start mix: into a stratum with
-    # the start mix's share of its bands (the last category: no stratum)
+    # the others are flagged into a stratum with the start mix's share of its bands
     shares = np.append([start[stratum_of == s].sum() for s in range(strata_n)], start[stratum_of < 0].sum())
-    guessed = rng.stratify.multinomial(known - right, shares / shares.sum())   # (T, h, b, stratum)
-    flagged = np.zeros((t_n, h_n, k, strata_n), np.int64)
-    for s in range(strata_n):
-        by_history = (stratum_of[:k] == s)[None, :, None]
-        flagged[:, :k, :, s] = np.where(by_history, right, 0) + guessed[..., s]
+    guessed = rng.stratify.multinomial((known - right).sum(axis=1), shares / shares.sum())  # (T, b, stratum)
+    flagged = right[:, :strata_n].transpose(0, 2, 1) + guessed[..., :strata_n]        # (T, b, S)
     engaged = rng.engagement.binomial(flagged, plan.operations.engaged_fraction[y])
-    out = np.concatenate([engaged, (counts - engaged.sum(-1))[..., None]], axis=-1)  # (T, H, b, E)
-    return out, flagged.sum(axis=(1, 2)), engaged.sum(axis=(1, 2))
+    out = np.concatenate([engaged, (counts.sum(axis=1) - engaged.sum(-1))[..., None]], axis=-1)
+    return out, flagged.sum(axis=1), engaged.sum(axis=1)
 
 
 def _costs(sev, tables, n, configs, seg, y, s, attachments, rng) -> None:

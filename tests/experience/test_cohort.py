@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from scipy import stats
 
 from conftest import ROOT, reference_dict, small_dict
 from simulator.analysis.risk import risk_measures
-from simulator.experience.cohort_engine import cell_costs
+from simulator.experience.cohort_engine import _program_classes, cell_costs
 from simulator.experience.costs import BandSeverities, CostTables
 from simulator.experience.engine import resolve_engine, simulate_experience
 from simulator.scenario import load_scenario, scenario_from_dict
@@ -121,3 +123,36 @@ def test_one_year_book_has_the_compound_sums_mean_and_variance():
     mean, sd = n * p * mean_x, np.sqrt(n * (p * square_x - (p * mean_x) ** 2))
     assert abs(total.mean() - mean) < 4 * sd / np.sqrt(trials)
     assert abs(total.std(ddof=1) - sd) < 4 * sd / np.sqrt(2 * (trials - 1))
+
+
+def test_program_classes_drawn_on_strata_of_histories_follow_the_per_history_draws():
+    # three bands: band 2 is stratum 0, band 1 stratum 1, band 0 none; histories 0..2 and
+    # entrants. The engine adds up the histories of a stratum before drawing; drawing each
+    # history on its own (written out here) must give the same distribution of the members
+    # by (band, class) and of the flagged and engaged: means and variances within 4 standard errors
+    trials, acc, engage = 4000, 0.7, 0.6
+    stratum_of, start = np.array([-1, 1, 0], np.int16), np.array([0.6, 0.3, 0.1])
+    one = np.array([[50, 20, 5], [30, 40, 10], [5, 10, 25], [20, 8, 2]])  # (history, band)
+    counts = np.broadcast_to(one, (trials, *one.shape))
+    plan = SimpleNamespace(program=SimpleNamespace(accuracy_pct=100 * acc),
+                           operations=SimpleNamespace(engaged_fraction=np.array([engage])))
+    rng = SimpleNamespace(stratify=np.random.default_rng(1), engagement=np.random.default_rng(2))
+    classes, flagged, engaged = _program_classes(counts, plan, stratum_of, start, 0, rng, 2)
+
+    draw = np.random.default_rng(3)
+    shares = np.array([start[2], start[1], start[0]])
+    by_history = np.zeros((trials, 3, 3), np.int64)  # (trial, band, stratum 0, 1, none)
+    for h in range(3):
+        right = draw.binomial(one[h], acc, (trials, 3))
+        by_history += draw.multinomial(one[h] - right, shares)
+        by_history[..., 2 if stratum_of[h] < 0 else stratum_of[h]] += right
+    engaged_ref = draw.binomial(by_history[..., :2], engage)
+    classes_ref = np.concatenate([engaged_ref, (one.sum(0) - engaged_ref.sum(-1))[..., None]], axis=-1)
+    for mine, ref, what in ((classes, classes_ref, "classes"), (flagged, by_history[..., :2].sum(1), "flagged"),
+                            (engaged, engaged_ref.sum(1), "engaged")):
+        mine, ref = mine.reshape(trials, -1).astype(float), ref.reshape(trials, -1).astype(float)
+        se = np.sqrt((mine.var(0) + ref.var(0)) / trials)
+        assert np.all(np.abs(mine.mean(0) - ref.mean(0)) <= 4 * se), what
+        dev_a, dev_b = (mine - mine.mean(0)) ** 2, (ref - ref.mean(0)) ** 2
+        se_var = np.sqrt((dev_a.var(0) + dev_b.var(0)) / trials)
+        assert np.all(np.abs(dev_a.mean(0) - dev_b.mean(0)) <= 4 * se_var), what
