@@ -287,7 +287,7 @@ def _program_classes(counts, plan, stratum_of, start, y, rng, strata_n):
     and multinomial counts with one probability add up): the same distribution as a draw per
     history, with a draw per stratum of histories.
     """
-    t_n, h_n, k = counts.shape
+    k = counts.shape[2]
     if plan is None:
         return counts.sum(axis=1)[..., None], None, None
     acc = plan.program.accuracy_pct / 100
