@@ -126,13 +126,16 @@ def main() -> None:
           f"{args.cohort_trials} trials in {cohort_seconds:.1f} s on two workers "
           f"({cohort_two / 1e6:.0f} M member-years/s, {cohort_two / two:.0f} x the member engine); "
           f"peak RSS {rss[small]:.0f} MiB at {small} trials, {rss[large]:.0f} MiB at {large} trials")
-    targets = {"member engine >= 40 M member-years/s on one core": one >= 40e6,
-               "member engine >= 100 M member-years/s on one core (issue 18)": one >= 100e6,
-               "member engine on two workers >= 1.6 x one core": two >= 1.6 * one,
-               "cohort engine, reference x 10,000 trials, < 10 s on two workers":
-                   cohort_seconds * 10_000 / args.cohort_trials < 10}
-    for name, met in targets.items():
-        print(f"  {'met' if met else 'NOT MET'}: {name}")
+    cohort_10k = cohort_seconds * 10_000 / args.cohort_trials
+    targets = [  # (target, met, measured figure)
+        ("member engine >= 40 M member-years/s on one core", one >= 40e6, f"{one / 1e6:.1f} M/s"),
+        ("member engine >= 100 M member-years/s on one core (issue 18)", one >= 100e6,
+         f"{one / 1e6:.1f} M/s; compiled generator {raw / 1e6:.1f} M/s"),
+        ("member engine on two workers >= 1.6 x one core", two >= 1.6 * one, f"{two / one:.2f} x"),
+        ("cohort engine, reference x 10,000 trials, < 10 s on two workers", cohort_10k < 10,
+         f"{cohort_10k:.1f} s")]
+    for name, met, figure in targets:
+        print(f"  {'met' if met else 'NOT MET'}: {name}: {figure}")
 
 
 if __name__ == "__main__":

@@ -69,10 +69,11 @@ def main() -> None:
               "summarize_seconds": round(t2 - t1, 2)}
     print(json.dumps(report, indent=1))
     scale = 100 / len(contracts)  # targets are for 100 variants
-    targets = {"settling 100 variants x 10,000 trials, every output, < 3 s": (t1 - t0) * scale < 3,
-               "summarising every measure of 100 variants < 2 s": (t2 - t1) * scale < 2}
-    for name, met in targets.items():
-        print(f"  {'met' if met else 'NOT MET'}: {name}")
+    settle_s, summarize_s = (t1 - t0) * scale, (t2 - t1) * scale
+    targets = [("settling 100 variants x 10,000 trials, every output, < 3 s", settle_s < 3, settle_s),
+               ("summarising every measure of 100 variants < 2 s", summarize_s < 2, summarize_s)]
+    for name, met, seconds in targets:
+        print(f"  {'met' if met else 'NOT MET'}: {name}: {seconds:.2f} s")
 
 
 if __name__ == "__main__":
