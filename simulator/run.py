@@ -23,6 +23,7 @@ from .capital.stored import capital_summary, load_capital, variant_charts
 from .capital.terms import CapitalTerms
 from .core.background import Background
 from .core.errors import RunError, ScenarioError
+from .core.resources import processor
 from .experience.engine import member_years, resolve_engine, simulate_experience, trials_per_block
 from .experience.programs import program_plan
 from .experience.workers import forked
@@ -32,7 +33,8 @@ from .scenario import Scenario, load_contracts
 from .settlement.contract import Contract, fixed_premium_notes
 from .settlement.rules import OUTPUTS, settle
 
-PACKAGES = ("vbcsim", "numpy", "scipy", "xarray", "pandas", "pydantic", "joblib", "netCDF4")
+PACKAGES = ("vbcsim", "numpy", "scipy", "numba", "llvmlite", "xarray", "pandas", "pydantic", "joblib",
+            "netCDF4")
 NETCDF_ENGINE = "netcdf4"
 __all__ = ["RunResult", "StoredRun", "open_run", "run_scenario", "settle_stored_run"]
 
@@ -93,7 +95,7 @@ def _write_summary(folder: RunFolder, summary: pd.DataFrame) -> None:
 def _manifest_base(started: datetime) -> dict[str, Any]:
     return {"complete": True, "created_utc": started.isoformat(timespec="seconds"),
             "command": " ".join(sys.argv), "versions": package_versions(),
-            "platform": platform.platform()}
+            "platform": platform.platform(), "processor": processor()}
 
 
 def run_scenario(scenario: Scenario, out: str | Path, jobs: int = 1, force: bool = False,

@@ -40,7 +40,8 @@ def test_run_writes_a_complete_results_folder(tmp_path, scenario_file, capsys):
     assert manifest["scenario"]["text"] == text
     assert manifest["scenario"]["sha256"] == hashlib.sha256(text.encode()).hexdigest()
     assert manifest["trials"] == 12 and manifest["seed"] == small_dict()["run"]["seed"]
-    assert {"numpy", "xarray", "vbcsim", "python"} <= set(manifest["versions"])
+    assert {"numpy", "numba", "xarray", "vbcsim", "python"} <= set(manifest["versions"])
+    assert set(manifest["processor"]) == {"model", "vector_extensions"}
     assert manifest["timings_s"]["total"] > 0
 
     with xr.open_dataset(out / "experience.nc") as exp:

@@ -121,12 +121,20 @@ def _run_rows(scenario, manifest: dict[str, Any]) -> list[list[Any]]:
             ["trials per block", manifest.get("trials_per_block", "")],
             ["discount rate (% a year)", scenario.valuation.discount_rate_pct],
             ["created (UTC)", manifest["created_utc"]], ["command", manifest.get("command", "")],
-            ["platform", manifest.get("platform", "")]]
+            ["platform", manifest.get("platform", "")], ["processor", _processor(manifest)]]
     rows += [[f"version: {name}", version] for name, version in manifest["versions"].items()]
     rows.append(["timings (s)", json.dumps(manifest.get("timings_s", {}))])
     if "trials sheet" in manifest:
         rows.append(["trials sheet", manifest["trials sheet"]])
     return rows
+
+
+def _processor(manifest: dict[str, Any]) -> str:
+    """The processor of the run (manifests of runs made before December 2026 do not name it)."""
+    cpu = manifest.get("processor")
+    if not cpu:
+        return "not recorded"
+    return f"{cpu['model']}; vector instructions: {', '.join(cpu['vector_extensions']) or 'unknown'}"
 
 
 def workbook_bytes(summary: pd.DataFrame, settlement: xr.Dataset, comparison: pd.DataFrame | None,

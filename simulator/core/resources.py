@@ -1,8 +1,10 @@
-"""What the machine has: available memory and free disk, for checks before heavy work."""
+"""What the machine has: available memory and free disk, for checks before heavy work, and
+which processor, for a run's manifest."""
 
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 from pathlib import Path
 
@@ -35,3 +37,30 @@ def gib(n_bytes: float) -> str:
     if n_bytes >= 2**30:
         return f"{n_bytes / 2**30:,.1f} GiB"
     return f"{n_bytes / 2**20:,.0f} MiB"
+
+
+VECTOR_EXTENSIONS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512bw", "avx512vl",
+                     "asimd", "sve")
+"""Instruction sets that decide which compiled paths numpy's functions and numba's kernels take
+(their names in Linux's ``/proc/cpuinfo``): results are bit for bit the same only where they are."""
+
+
+def processor(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, str | list[str]]:
+    """The processor's model and its vector instruction sets among :data:`VECTOR_EXTENSIONS`.
+
+    Read from ``cpuinfo`` on Linux; elsewhere the model is what :mod:`platform` says and the
+    instruction sets are empty (unknown)."""
+    model, flags = "", set()
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "Model", "Hardware") and not model:
+                    model = value.strip()
+                elif key in ("flags", "Features") and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    return {"model": model or platform.processor() or platform.machine(),
+            "vector_extensions": [x for x in VECTOR_EXTENSIONS if x in flags]}

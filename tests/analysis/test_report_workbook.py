@@ -164,4 +164,5 @@ def test_workbook_run_sheet_names_the_run_and_keeps_text_as_text(reported):
     items = {r[0].value: r[1] for r in ws.iter_rows(min_row=2)}
     assert items["seed"].value == small_dict()["run"]["seed"] and items["trials"].value == 30
     assert items["scenario"].value == HOSTILE_NAME and items["scenario"].data_type == "s"
-    assert {"engine", "version: vbcsim", "version: numpy", "scenario sha256"} <= set(items)
+    assert {"engine", "version: vbcsim", "version: numpy", "version: numba", "scenario sha256"} <= set(items)
+    assert items["processor"].value.count("; vector instructions: ") == 1
