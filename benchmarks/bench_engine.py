@@ -32,15 +32,23 @@ def generator_throughput(members: int, repeats: int = 20) -> float:
     end, stratification), each from its own inline SFC64 stream. The bound on the kernel."""
     from numba import njit
 
-    from simulator.experience.jit_random import normal, stream_states, uniform
+    from simulator.experience.jit_random import load, normal, store, stream_states, uniform
     from simulator.experience.streams import Purpose
 
     @njit
     def draw(state, n):
         total = 0.0
+        severity, transition, zero = load(state, 0), load(state, 1), load(state, 2)
+        year_end, stratify = load(state, 3), load(state, 4)
         for _ in range(n):
-            total += (np.exp(np.float32(normal(state, 0))) + uniform(state, 1) + uniform(state, 2)
-                      + uniform(state, 3) + uniform(state, 4))
+            severity, z = normal(severity)
+            transition, u1 = uniform(transition)
+            zero, u2 = uniform(zero)
+            year_end, u3 = uniform(year_end)
+            stratify, u4 = uniform(stratify)
+            total += np.exp(np.float32(z)) + u1 + u2 + u3 + u4
+        for row, stream in enumerate((severity, transition, zero, year_end, stratify)):
+            store(state, row, stream)
         return total
 
     state = stream_states(1, 0, [Purpose(p) for p in range(5)])

@@ -4,7 +4,10 @@ The member engine draws several numbers per member-year from several streams;
 calling a numpy ``Generator`` once per number would cost more than the rest of
 the kernel. Here a stream is the four-word state of numpy's SFC64 generator,
 stepped inline (the same 64-bit outputs as ``np.random.SFC64``, from the same
-``SeedSequence`` seeding), and variates are built from its outputs:
+``SeedSequence`` seeding). A kernel holds each stream as a tuple of four words,
+which the compiler keeps in registers (:func:`load` it from a row of the state
+array, :func:`store` it back): every function takes a stream and returns it
+stepped, with its variate. Variates are built from the stream's outputs:
 
 - ``uniform``: 53-bit float64 on [0, 1);
 - ``normal``: Marsaglia and Tsang's ziggurat (256 layers, exact tail);
@@ -24,6 +27,9 @@ from .streams import Purpose, stream
 
 _U53 = 1.0 / 9007199254740992.0  # 2**-53
 
+Stream = tuple[np.uint64, np.uint64, np.uint64, np.uint64]
+"""One SFC64 stream inside a kernel: its words a, b, c and the counter."""
+
 
 def stream_states(seed: int, trial: int, purposes: list[Purpose], *subkeys: int) -> np.ndarray:
     """SFC64 states, one row per purpose: the streams of :func:`simulator.streams.stream`."""
@@ -34,21 +40,31 @@ def stream_states(seed: int, trial: int, purposes: list[Purpose], *subkeys: int)
 
 
 @njit(inline="always")
-def next_uint64(state: np.ndarray, row: int) -> np.uint64:
-    """Step stream ``row`` of ``state`` (SFC64: words a, b, c and the counter)."""
-    a, b, c, w = state[row, 0], state[row, 1], state[row, 2], state[row, 3]
-    out = a + b + w
-    state[row, 0] = b ^ (b >> np.uint64(11))
-    state[row, 1] = c + (c << np.uint64(3))
-    state[row, 2] = ((c << np.uint64(24)) | (c >> np.uint64(40))) + out
-    state[row, 3] = w + np.uint64(1)
-    return out
+def load(states: np.ndarray, row: int) -> Stream:
+    """Stream ``row`` of an array of states (one row of four words per stream)."""
+    return states[row, 0], states[row, 1], states[row, 2], states[row, 3]
 
 
 @njit(inline="always")
-def uniform(state: np.ndarray, row: int) -> float:
+def store(states: np.ndarray, row: int, stream: Stream) -> None:
+    """Write ``stream`` back to row ``row`` of ``states``."""
+    states[row, 0], states[row, 1], states[row, 2], states[row, 3] = stream
+
+
+@njit(inline="always")
+def next_uint64(stream: Stream) -> tuple[Stream, np.uint64]:
+    """The stream stepped once (SFC64: words a, b, c and the counter) and its 64-bit output."""
+    a, b, c, w = stream
+    out = a + b + w
+    return (b ^ (b >> np.uint64(11)), c + (c << np.uint64(3)),
+            ((c << np.uint64(24)) | (c >> np.uint64(40))) + out, w + np.uint64(1)), out
+
+
+@njit(inline="always")
+def uniform(stream: Stream) -> tuple[Stream, float]:
     """A uniform on [0, 1) with 53 random bits."""
-    return float(np.int64(next_uint64(state, row) >> np.uint64(11))) * _U53
+    stream, bits = next_uint64(stream)
+    return stream, float(np.int64(bits >> np.uint64(11))) * _U53
 
 
 def _ziggurat_tables(layers: int = 256, r: float = 3.6541528853610088,
@@ -79,51 +95,56 @@ def _ziggurat_point(bits: np.uint64) -> tuple[int, float, float]:
 
 
 @njit(inline="always")
-def normal(state: np.ndarray, row: int) -> float:
+def normal(stream: Stream) -> tuple[Stream, float]:
     """A standard normal by the ziggurat: the rectangle test accepts about 99% of draws;
     only the rest take the slower path."""
-    bits = next_uint64(state, row)
+    stream, bits = next_uint64(stream)
     layer, sign, u = _ziggurat_point(bits)
     if u < ZIGGURAT_RATIO[layer]:
-        return sign * u * ZIGGURAT_X[layer]
-    return _normal_outside_rectangle(state, row, layer, sign, u)
-
-
-@njit(inline="always")
-def _normal_outside_rectangle(state: np.ndarray, row: int, layer: int, sign: float,
-                              u: float) -> float:
-    """The tail and wedge tests of a point outside its layer's rectangle, drawing afresh
-    after a rejection."""
-    while True:
-        if layer == 0:  # the tail beyond r, by Marsaglia's (1964) exponential rejection
-            while True:
-                t = -np.log(1.0 - uniform(state, row)) / _TAIL
-                if -2.0 * np.log(1.0 - uniform(state, row)) > t * t:
-                    return sign * (_TAIL + t)
-        x = u * ZIGGURAT_X[layer]
-        f_low, f_high = ZIGGURAT_F[layer], ZIGGURAT_F[layer + 1]
-        if f_low + uniform(state, row) * (f_high - f_low) < np.exp(-0.5 * x * x):
-            return sign * x
-        layer, sign, u = _ziggurat_point(next_uint64(state, row))
-        if u < ZIGGURAT_RATIO[layer]:
-            return sign * u * ZIGGURAT_X[layer]
+        return stream, sign * u * ZIGGURAT_X[layer]
+    return _normal_outside_rectangle(stream, layer, sign, u)
 
 
 @njit
-def gamma(state: np.ndarray, row: int, shape: float) -> float:
+def _normal_outside_rectangle(stream: Stream, layer: int, sign: float, u: float
+                              ) -> tuple[Stream, float]:
+    """The tail and wedge tests of a point outside its layer's rectangle, drawing afresh
+    after a rejection (a call, not inlined: it is rare, and the kernel stays small)."""
+    while True:
+        if layer == 0:  # the tail beyond r, by Marsaglia's (1964) exponential rejection
+            while True:
+                stream, u1 = uniform(stream)
+                t = -np.log(1.0 - u1) / _TAIL
+                stream, u2 = uniform(stream)
+                if -2.0 * np.log(1.0 - u2) > t * t:
+                    return stream, sign * (_TAIL + t)
+        x = u * ZIGGURAT_X[layer]
+        f_low, f_high = ZIGGURAT_F[layer], ZIGGURAT_F[layer + 1]
+        stream, u3 = uniform(stream)
+        if f_low + u3 * (f_high - f_low) < np.exp(-0.5 * x * x):
+            return stream, sign * x
+        stream, bits = next_uint64(stream)
+        layer, sign, u = _ziggurat_point(bits)
+        if u < ZIGGURAT_RATIO[layer]:
+            return stream, sign * u * ZIGGURAT_X[layer]
+
+
+@njit
+def gamma(stream: Stream, shape: float) -> tuple[Stream, float]:
     """A gamma variate of unit scale (Marsaglia and Tsang, 2000)."""
     boost = 1.0
     if shape < 1.0:  # G(a) = G(a + 1) U^(1/a)
-        boost = (1.0 - uniform(state, row)) ** (1.0 / shape)
+        stream, u = uniform(stream)
+        boost = (1.0 - u) ** (1.0 / shape)
         shape += 1.0
     d = shape - 1.0 / 3.0
     c = 1.0 / np.sqrt(9.0 * d)
     while True:
-        z = normal(state, row)
+        stream, z = normal(stream)
         v = 1.0 + c * z
         if v <= 0.0:
             continue
         v = v * v * v
-        u = 1.0 - uniform(state, row)
-        if np.log(u) < 0.5 * z * z + d - d * v + d * np.log(v):
-            return d * v * boost
+        stream, u = uniform(stream)
+        if np.log(1.0 - u) < 0.5 * z * z + d - d * v + d * np.log(v):
+            return stream, d * v * boost

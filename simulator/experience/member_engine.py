@@ -5,7 +5,7 @@ segment, chunk) has its own stream per random purpose, so results depend
 only on the scenario and the seed. A chunk is simulated by one numba kernel,
 year by year over its members, keeping each member's band, group and whether
 it left; the random numbers come from numpy's SFC64 streams stepped inline
-(:mod:`simulator.jit_random`). A member-year goes through:
+(:mod:`simulator.experience.jit_random`), held in registers while the chunk runs. A member-year goes through:
 
 1. next band: the transition matrix for those who stayed, the entrant mix
    (and a new group) in the slots of last year's leavers and decedents, so
@@ -34,7 +34,7 @@ from numba import njit
 
 from .costs import BandSeverities, CostTables, cumulative, trend_index
 from .dataset import ExperienceBlock, empty_block
-from .jit_random import gamma, normal, stream_states, uniform
+from .jit_random import Stream, gamma, load, normal, store, stream_states, uniform
 from .programs import ProgramPlan, program_plan
 from .quality import fill_measures, quality_scores
 from .streams import Purpose
@@ -206,16 +206,16 @@ def _pick_cell(cut: np.ndarray, i: int, j: int, u: float) -> int:
 
 
 @njit(inline="always")
-def _year_end(band: np.ndarray, b: int, state: np.ndarray) -> tuple[bool, bool, float]:
+def _year_end(band: np.ndarray, b: int, stream: Stream) -> tuple[Stream, bool, bool, float]:
     """Whether the member dies this year, leaves at its end (death or churn), and the
     months of exposure lost to death. One uniform decides: below the death probability
     ``p`` the member dies (and ``u/p``, uniform, gives the month of death), below
     ``p + (1 - p) churn`` a survivor leaves."""
-    u = uniform(state, _YEAR_END)
+    stream, u = uniform(stream)
     p = band[b, _DEATH_PROB]
     if u < p:  # month of death floor(12 u/p) + 1; exposure ends then
-        return True, True, 11.0 - np.floor(12.0 * u / p)
-    return False, u < band[b, _LEAVE_PROB], 0.0
+        return stream, True, True, 11.0 - np.floor(12.0 * u / p)
+    return stream, False, u < band[b, _LEAVE_PROB], 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -226,17 +226,24 @@ def _kernel(members, band, initial_cut, transition_cut, entrant_cut, entrant_sco
     """Simulate one chunk (arguments: the fields of :class:`ChunkModel`, the stream states,
     the arrays of :class:`ChunkTotals` to add to, and of :class:`MemberPaths` or empty).
 
-    Year by year over all members, so that the year's totals stay in registers."""
+    Year by year over all members, so that the year's totals stay in registers; so do the
+    streams, loaded from ``state`` at the start and stored back at the end."""
     has_groups, has_program = group_cut.size > 0, effects.shape[1] > 0
     record = record_cost.shape[0] > 0
+    initial, transition, zero, severity = (load(state, _INITIAL), load(state, _TRANSITION),
+                                           load(state, _ZERO), load(state, _SEVERITY))
+    year_end, entry, group, stratify = (load(state, _YEAR_END), load(state, _ENTRY),
+                                        load(state, _GROUP), load(state, _STRATIFY))
     band_of = np.empty(members, np.int64)
     group_of = np.zeros(members, np.int64)
     leaves_of = np.empty(members, np.bool_)
     for m in range(members):  # the base year: a band, a group, and its year end
-        band_of[m] = _pick(initial_cut, uniform(state, _INITIAL))
+        initial, u = uniform(initial)
+        band_of[m] = _pick(initial_cut, u)
         if has_groups:
-            group_of[m] = _pick(group_cut, uniform(state, _GROUP))
-        leaves_of[m] = _year_end(band, band_of[m], state)[1]
+            group, u = uniform(group)
+            group_of[m] = _pick(group_cut, u)
+        year_end, _, leaves_of[m], _ = _year_end(band, band_of[m], year_end)
     for y in range(log_level.size):
         level = np.exp(log_level[y])
         allowed = score_sum = months_lost = score_months_lost = 0.0
@@ -244,24 +251,30 @@ def _kernel(members, band, initial_cut, transition_cut, entrant_cut, entrant_sco
         for m in range(members):
             prior, new = band_of[m], leaves_of[m]
             if new:
-                b = _pick(entrant_cut, uniform(state, _ENTRY))
+                entry, u = uniform(entry)
+                b = _pick(entrant_cut, u)
                 score = entrant_score
                 if has_groups:
-                    group_of[m] = _pick(group_cut, uniform(state, _GROUP))
+                    group, u = uniform(group)
+                    group_of[m] = _pick(group_cut, u)
             else:
                 score = band[prior, _SCORE]
-                b = _pick_row(transition_cut, prior, uniform(state, _TRANSITION))
+                transition, u = uniform(transition)
+                b = _pick_row(transition_cut, prior, u)
             # Branch-free where outcomes are too random to predict: a mispredicted branch
             # at the end of the band's chain of dependent loads costs more than drawing a
             # severity that a zero-cost year then discards.
-            paid = 1.0 if uniform(state, _ZERO) >= band[b, _ZERO_PROB] else 0.0
+            zero, u = uniform(zero)
+            paid = 1.0 if u >= band[b, _ZERO_PROB] else 0.0
             if band[b, _IS_GAMMA] > 0.0:
-                cost = paid * level * band[b, _SCALE] * gamma(state, _SEVERITY, band[b, _SHAPE])
+                severity, g = gamma(severity, band[b, _SHAPE])
+                cost = paid * level * band[b, _SCALE] * g
             else:  # single-precision exp: a relative error of about 1e-6 in a member's cost
+                severity, z = normal(severity)
                 cost = paid * float(np.exp(np.float32(band[b, _LOG_SCALE] + log_level[y]
-                                                      + band[b, _SIGMA] * normal(state, _SEVERITY))))
+                                                      + band[b, _SIGMA] * z)))
             if has_program and not new:  # entrants have no history to be flagged on
-                u = uniform(state, _STRATIFY)
+                stratify, u = uniform(stratify)
                 if u >= program_cut[y, prior, 0]:  # most members are not flagged: one test
                     outcome = _pick_cell(program_cut, y, prior, u)
                     stratum = (outcome - 1) // 2
@@ -269,7 +282,7 @@ def _kernel(members, band, initial_cut, transition_cut, entrant_cut, entrant_sco
                     if outcome % 2 == 1:
                         engaged[y, stratum] += 1
                         cost *= 1.0 - effects[y, stratum]
-            died, leaves, lost = _year_end(band, b, state)
+            year_end, died, leaves, lost = _year_end(band, b, year_end)
             allowed += cost
             score_sum += score
             leavers += leaves
@@ -294,6 +307,8 @@ def _kernel(members, band, initial_cut, transition_cut, entrant_cut, entrant_sco
         totals[y, _ALLOWED] += allowed
         totals[y, _DEATHS] += deaths
         totals[y, _LEAVERS] += leavers
+    for row, stream in enumerate((initial, transition, zero, severity, year_end, entry, group, stratify)):
+        store(state, row, stream)
 
 
 def member_paths(tables: CostTables, members: int, levels: np.ndarray, churn: float,

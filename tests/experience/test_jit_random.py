@@ -7,22 +7,33 @@ import pytest
 from numba import njit
 from scipy import stats
 
-from simulator.experience.jit_random import ZIGGURAT_X, gamma, next_uint64, normal, stream_states, uniform
+from simulator.experience.jit_random import (ZIGGURAT_X, gamma, load, next_uint64, normal, store,
+                                             stream_states, uniform)
 from simulator.experience.streams import Purpose, stream
 
 
 @njit
 def _draw(state, kind, n, shape=1.0):
     out = np.empty(n)
+    stream = load(state, 0)
     for k in range(n):
-        if kind == 0:
-            out[k] = float(next_uint64(state, 0))
-        elif kind == 1:
-            out[k] = uniform(state, 0)
+        if kind == 1:
+            stream, out[k] = uniform(stream)
         elif kind == 2:
-            out[k] = normal(state, 0)
+            stream, out[k] = normal(stream)
         else:
-            out[k] = gamma(state, 0, shape)
+            stream, out[k] = gamma(stream, shape)
+    store(state, 0, stream)
+    return out
+
+
+@njit
+def _raw(state, n):
+    out = np.empty(n, np.uint64)
+    stream = load(state, 0)
+    for k in range(n):
+        stream, out[k] = next_uint64(stream)
+    store(state, 0, stream)
     return out
 
 
@@ -32,7 +43,7 @@ def _state(seed: int = 11) -> np.ndarray:
 
 def test_inline_generator_is_numpys_sfc64_stream():
     state = _state()
-    ours = np.array([next_uint64(state, 0) for _ in range(1000)], np.uint64)
+    ours = np.concatenate([_raw(state, 400), _raw(state, 600)])  # the state is stored back
     theirs = stream(11, 3, Purpose.SEVERITY, 1, 0).bit_generator.random_raw(1000)
     np.testing.assert_array_equal(ours, theirs)
 
