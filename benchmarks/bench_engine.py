@@ -67,6 +67,8 @@ def engine_throughput(trials: int, jobs: int, engine: str = "member",
     from simulator.scenario import load_scenario
 
     per_block = max(1, min(trials // (4 * jobs), 250))
+    while trials % (per_block * jobs) and per_block > 1:  # as many blocks for every worker:
+        per_block -= 1  # 9 blocks on 2 workers would measure the idle tenth, not the scaling
     scenario = load_scenario(REFERENCE).with_run(trials=trials, trials_per_block=per_block, engine=engine)
     # warm-up: imports, and the worker pool (loky keeps it for the next call)
     simulate_experience(scenario.with_run(trials=jobs, trials_per_block=1), jobs=jobs)
