@@ -5,7 +5,8 @@ segment, chunk) has its own stream per random purpose, so results depend
 only on the scenario and the seed. A chunk is simulated by one numba kernel,
 year by year over its members, keeping each member's band, group and whether
 it left; the random numbers come from numpy's SFC64 streams stepped inline
-(:mod:`simulator.experience.jit_random`), held in registers while the chunk runs. A member-year goes through:
+(:mod:`simulator.experience.jit_random`), held in registers while the chunk
+runs. A member-year goes through:
 
 1. next band: the transition matrix for those who stayed, the entrant mix
    (and a new group) in the slots of last year's leavers and decedents, so
@@ -307,7 +308,8 @@ def _kernel(members, band, initial_cut, transition_cut, entrant_cut, entrant_sco
         totals[y, _ALLOWED] += allowed
         totals[y, _DEATHS] += deaths
         totals[y, _LEAVERS] += leavers
-    for row, stream in enumerate((initial, transition, zero, severity, year_end, entry, group, stratify)):
+    streams = (initial, transition, zero, severity, year_end, entry, group, stratify)  # PURPOSES' order
+    for row, stream in enumerate(streams):
         store(state, row, stream)
 
 
