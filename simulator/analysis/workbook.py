@@ -130,7 +130,7 @@ def _run_rows(scenario, manifest: dict[str, Any]) -> list[list[Any]]:
 
 
 def _processor(manifest: dict[str, Any]) -> str:
-    """The processor of the run (manifests of runs made before December 2026 do not name it)."""
+    """The processor of the run (manifests of runs made before 4 December 2026 do not name it)."""
     cpu = manifest.get("processor")
     if not cpu:
         return "not recorded"
