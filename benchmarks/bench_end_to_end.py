@@ -163,8 +163,11 @@ def main() -> None:
                       fft_s >= 10 * first_s))
     else:
         print("(the aggregate package is not installed: its FFT is not measured)")
+    from simulator.core.resources import processor
+
+    cpu = processor()
     print(f"\nend to end (medians of {n} runs; the figure, then what it is beside; commands timed on "
-          f"{plain}):")
+          f"{plain}; {os.cpu_count()} cores of {cpu['model']}, {', '.join(cpu['vector_extensions'])}):")
     for target, figure, beside, met in lines:
         unit = " x" if target.endswith("FFT") else " s"
         print(f"  {'met' if met else 'NOT MET'}: {target}: {figure:.2f}{unit} ({beside})")

@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--cohort-trials", type=int, default=10_000)
     args = parser.parse_args()
+    from simulator.core.resources import processor
     from simulator.scenario import load_scenario
 
     members = sum(s.members for s in load_scenario(REFERENCE).segments.values())
@@ -128,6 +129,7 @@ def main() -> None:
         "cohort_over_member_2_workers": round(cohort_two / two, 1),
         "peak_rss_mib": {str(k): round(v, 1) for k, v in rss.items()},
         "cpu_count": os.cpu_count(),
+        "processor": processor(),
     }
     print(json.dumps(report, indent=1))
     print(f"\nmember engine: {one / 1e6:.1f} M member-years/s on one core "
