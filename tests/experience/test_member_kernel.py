@@ -103,8 +103,8 @@ class _Reference:
         return out
 
 
-def _model(program: bool, groups: bool, gamma_band: bool) -> ChunkModel:
-    data = reference_dict()["cost_models"]["commercial"]
+def _model(cost_model: str, program: bool, groups: bool, gamma_band: bool) -> ChunkModel:
+    data = reference_dict()["cost_models"][cost_model]
     if gamma_band:
         data["bands"][2]["severity"] = "gamma"
     tables = CostTables.from_model(CostModel.model_validate(data))
@@ -117,13 +117,14 @@ def _model(program: bool, groups: bool, gamma_band: bool) -> ChunkModel:
                             np.array([0.6, 0.3, 0.1]) if groups else None, plan)
 
 
-@pytest.mark.parametrize("program, groups, gamma_band", [(True, False, False), (False, True, True),
-                                                         (True, True, True)])
-def test_a_chunk_is_the_model_drawn_member_by_member(program, groups, gamma_band):
-    model, members = _model(program, groups, gamma_band), 3000
+@pytest.mark.parametrize("cost_model, program, groups, gamma_band", [
+    ("commercial", True, False, False), ("medicare", False, True, True), ("medicare", True, True, True)])
+def test_a_chunk_is_the_model_drawn_member_by_member(cost_model, program, groups, gamma_band):
+    model, members = _model(cost_model, program, groups, gamma_band), 3000
     ours = simulate_chunk(model, members, stream_states(SEED, TRIAL, PURPOSES, SEGMENT, CHUNK))
     ref = _Reference(model).run(members)
     assert ref.claimants[:, -1].sum() > 0 and (not program or ref.engaged.sum() > 0)  # all paths run
+    assert cost_model == "commercial" or ref.totals[:, 3].min() > 0  # deaths (Medicare's bands)
     np.testing.assert_array_equal(ours.claimants, ref.claimants)
     np.testing.assert_array_equal(ours.flagged, ref.flagged)
     np.testing.assert_array_equal(ours.engaged, ref.engaged)
@@ -138,7 +139,7 @@ def test_a_chunk_is_the_model_drawn_member_by_member(program, groups, gamma_band
 def test_the_reference_can_tell_a_wrong_kernel():
     """The comparison can fail: entrants' bands drawn from another purpose's stream change the
     chunk's costs beyond the tolerance."""
-    model, members = _model(True, False, False), 500
+    model, members = _model("commercial", True, False, False), 500
     ours = simulate_chunk(model, members, stream_states(SEED, TRIAL, PURPOSES, SEGMENT, CHUNK))
     wrong = _Reference(model)
     wrong.rng[Purpose.ENTRY] = stream(SEED, TRIAL, Purpose.TRANSITION, SEGMENT, CHUNK)
