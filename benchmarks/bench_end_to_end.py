@@ -167,7 +167,8 @@ def main() -> None:
 
     cpu = processor()
     print(f"\nend to end (medians of {n} runs; the figure, then what it is beside; commands timed on "
-          f"{plain}; {os.cpu_count()} cores of {cpu['model']}, {', '.join(cpu['vector_extensions'])}):")
+          f"{plain}; {os.cpu_count()} cores of {cpu['model']}, "
+          f"{', '.join(cpu['vector_extensions']) or 'vector instructions unknown'}):")
     for target, figure, beside, met in lines:
         unit = " x" if target.endswith("FFT") else " s"
         print(f"  {'met' if met else 'NOT MET'}: {target}: {figure:.2f}{unit} ({beside})")

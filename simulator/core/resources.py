@@ -60,6 +60,8 @@ def processor(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, str | list[str
                     model = value.strip()
                 elif key in ("flags", "Features") and not flags:
                     flags = set(value.split())
+                if model and flags:  # the first processor's lines say it: skip the others'
+                    break
     except OSError:
         pass
     return {"model": model or platform.processor() or platform.machine(),
