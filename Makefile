@@ -1,7 +1,7 @@
 # vbcsim: two commands on a fresh machine (needs python3 >= 3.11 and make).
 #   make demo    install into .venv and run the reference scenario
 #   make test    install with the dev extras and run the test suite
-#   make bench   engine throughput and memory, end-to-end times (run by hand)
+#   make bench   engine throughput and memory, end-to-end times, speed-ups over a baseline (by hand)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -42,6 +42,7 @@ bench: $(VENV)/.installed-bench .venv-run/.installed
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_settle.py
 	$(BIN)/python benchmarks/bench_end_to_end.py --default-install .venv-run/bin/python
+	$(BIN)/python benchmarks/bench_baseline.py --default-install .venv-run/bin/python
 
 clean:
 	rm -rf $(VENV) .venv-run results/demo results/demo.partial
