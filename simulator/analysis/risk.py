@@ -178,29 +178,48 @@ def risk_measures(gain: np.ndarray, percentiles: tuple[float, ...] = PERCENTILES
 
 
 def _nansum(values: np.ndarray, axis: int) -> np.ndarray:
-    """Sum treating NaN as 0 (as xarray's ``sum`` does), on the layout given."""
-    if np.isnan(values).any():
-        values = np.where(np.isnan(values), 0.0, values)
-    return values.sum(axis=axis)
+    """Sum treating NaN as 0 (as xarray's ``sum`` does), on the layout given: summed as they
+    are, and again with NaN as 0 only where a sum is NaN (no pass over the values otherwise)."""
+    total = values.sum(axis=axis)
+    if np.isnan(total).any():
+        total = np.where(np.isnan(values), 0.0, values).sum(axis=axis)
+    return total
+
+
+def _fill_horizons(yearly: np.ndarray, pv: np.ndarray, out: np.ndarray) -> None:
+    """One variant's gains by horizon into ``out`` (segments + 1, years + 2, trials): each year,
+    the term (undiscounted) and the present value, by segment and in total, from its
+    ``yearly`` (segments, trials, years) and ``pv`` (segments, trials) gains."""
+    n_segments, _, n_years = yearly.shape
+    by_segment = out[:n_segments]
+    by_segment[:, :n_years] = yearly.transpose(0, 2, 1)
+    by_segment[:, n_years] = _nansum(yearly, axis=-1)
+    by_segment[:, n_years + 1] = pv
+    out[n_segments] = _nansum(by_segment, axis=0)
+
+
+def _gains_by_variant(settlement: xr.Dataset) -> tuple[np.ndarray, np.ndarray, dict[str, list]]:
+    """The yearly (variant, segment, trial, year) and present-value (variant, segment, trial)
+    gains, and the coordinates of their horizons (variant, trial, horizon, segment)."""
+    yearly = settlement["provider_gain_usd"].transpose("variant", "segment", "trial", "year")
+    pv = settlement["pv_gain_usd"].transpose("variant", "segment", "trial")
+    coords = {"variant": yearly["variant"].values, "trial": yearly["trial"].values,
+              "horizon": [str(y) for y in yearly["year"].values] + ["term", "pv"],
+              "segment": [*yearly["segment"].values, "total"]}
+    return yearly.values, pv.values, coords
 
 
 def gain_horizons(settlement: xr.Dataset) -> xr.DataArray:
     """Provider gain by horizon: each year, the whole term (undiscounted), and present value;
     by segment and in total. Dims (variant, trial, horizon, segment), laid out as
     (variant, segment, horizon, trial): each measure's sample is contiguous."""
-    yearly = settlement["provider_gain_usd"].transpose("variant", "segment", "trial", "year")
+    yearly, pv, coords = _gains_by_variant(settlement)
     n_variants, n_segments, n_trials, n_years = yearly.shape
     values = large.empty((n_variants, n_segments + 1, n_years + 2, n_trials))
-    by_segment = values[:, :n_segments]
-    by_segment[:, :, :n_years] = yearly.values.transpose(0, 1, 3, 2)
-    by_segment[:, :, n_years] = _nansum(yearly.values, axis=-1)
-    by_segment[:, :, n_years + 1] = settlement["pv_gain_usd"].transpose("variant", "segment", "trial").values
-    values[:, n_segments] = _nansum(by_segment, axis=1)
-    horizons = [str(y) for y in yearly["year"].values] + ["term", "pv"]
-    coords = {"variant": yearly["variant"].values, "trial": yearly["trial"].values,
-              "horizon": horizons, "segment": [*yearly["segment"].values, "total"]}
+    for v in range(n_variants):
+        _fill_horizons(yearly[v], pv[v], values[v])
     out = xr.DataArray(values, dims=("variant", "segment", "horizon", "trial"), coords=coords,
-                       name="provider_gain_usd", attrs=yearly.attrs)
+                       name="provider_gain_usd", attrs=settlement["provider_gain_usd"].attrs)
     return out.transpose("variant", "trial", "horizon", "segment")
 
 
@@ -234,16 +253,24 @@ def summarize(settlement: xr.Dataset, replicate_trials: int | None = None) -> pd
     With ``replicate_trials`` (a quasi-Monte Carlo run), the mean's standard error comes
     from the replicates' means (:func:`replicate_mean_se`).
     """
-    gains = gain_horizons(settlement).transpose("variant", "segment", "horizon", "trial")
     check_no_nan(settlement)
-    labels = pd.MultiIndex.from_product(
-        [gains[d].values for d in ("variant", "segment", "horizon")],
-        names=["variant", "segment", "horizon"]).to_frame(index=False)
-    rows = gains.values.reshape(-1, gains.sizes["trial"])
-    measures = column_measures(rows)
-    if replicate_trials:  # trials on axis 0, C order: the replicate means sum as before
-        measures["mean"] = (measures["mean"][0],
-                            replicate_mean_se(np.ascontiguousarray(rows.T), replicate_trials))
+    yearly, pv, coords = _gains_by_variant(settlement)
+    labels = pd.MultiIndex.from_product([coords[d] for d in ("variant", "segment", "horizon")],
+                                        names=["variant", "segment", "horizon"]).to_frame(index=False)
+    # one variant's horizons at a time: a few MB, where every variant's would be hundreds
+    horizons = np.empty((len(coords["segment"]), len(coords["horizon"]), yearly.shape[2]))
+    rows = horizons.reshape(-1, yearly.shape[2])
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for v in range(yearly.shape[0]):
+        _fill_horizons(yearly[v], pv[v], horizons)
+        of_variant = column_measures(rows)
+        if replicate_trials:  # trials on axis 0, C order: the replicate means sum as before
+            of_variant["mean"] = (of_variant["mean"][0],
+                                  replicate_mean_se(np.ascontiguousarray(rows.T), replicate_trials))
+        for name, value_and_se in of_variant.items():
+            parts.setdefault(name, []).append(value_and_se)
+    measures = {name: (np.concatenate([value for value, _ in got]), np.concatenate([se for _, se in got]))
+                for name, got in parts.items()}
     names = list(measures)
     table = labels.loc[labels.index.repeat(len(names))].reset_index(drop=True)
     table["measure"] = np.tile(names, len(labels))
