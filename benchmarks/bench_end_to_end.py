@@ -168,7 +168,9 @@ def main() -> None:
     cpu = processor()
     print(f"\nend to end (medians of {n} runs; the figure, then what it is beside; commands timed on "
           f"{plain}; {os.cpu_count()} cores of {cpu['model']}, "
-          f"{', '.join(cpu['vector_extensions']) or 'vector instructions unknown'}):")
+          f"{', '.join(cpu['vector_extensions']) or 'vector instructions unknown'}; targets in seconds "
+          "as issue 18 set them on the machine of its day: bench_baseline.py reads them as "
+          "speed-ups over the code of that day, measured in one run):")
     for target, figure, beside, met in lines:
         unit = " x" if target.endswith("FFT") else " s"
         print(f"  {'met' if met else 'NOT MET'}: {target}: {figure:.2f}{unit} ({beside})")

@@ -72,6 +72,8 @@ def main() -> None:
     settle_s, summarize_s = (t1 - t0) * scale, (t2 - t1) * scale
     targets = [("settling 100 variants x 10,000 trials, every output, < 3 s", settle_s < 3, settle_s),
                ("summarising every measure of 100 variants < 2 s", summarize_s < 2, summarize_s)]
+    print("issue 18's targets in seconds, as set on the machine of its day (bench_baseline.py: as "
+          "speed-ups over the code of that day, in one run):")
     for name, met, seconds in targets:
         print(f"  {'met' if met else 'NOT MET'}: {name}: {seconds:.2f} s")
 
