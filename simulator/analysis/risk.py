@@ -58,28 +58,16 @@ def percentile(xs: np.ndarray, pct: float) -> tuple[np.ndarray, np.ndarray]:
     return value, se
 
 
-def _sum_in_order(rows: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-    """Sum of each row, adding the trials in order, so a column's measures are the same bits
-    whatever layout it arrives in: numpy adds along a non-contiguous axis in order (rows side
-    by side in SIMD lanes), so the rows are laid side by side in ``scratch`` (flat, cached)."""
-    if rows.shape[0] == 1:  # one row: numpy would sum it pairwise; a running sum is in order
-        return np.cumsum(rows[0], out=scratch[: rows.size])[-1:].copy()
-    side_by_side = scratch[: rows.size].reshape(rows.shape[::-1])
-    np.copyto(side_by_side, rows.T)
-    return side_by_side.sum(axis=0)
-
-
-def _mean_and_deviations(rows: np.ndarray, scratch: np.ndarray, deviations: np.ndarray
-                         ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of each row and, in ``deviations``, each trial's squared deviation from it."""
-    mean = _sum_in_order(rows, scratch) / rows.shape[-1]
+def _mean_and_deviations(rows: np.ndarray, deviations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of each row (``rows`` C-contiguous) and, in ``deviations``, each trial's squared
+    deviation from it."""
+    mean = rows.sum(axis=-1) / rows.shape[-1]
     np.subtract(rows, mean[:, None], out=deviations)
     np.multiply(deviations, deviations, out=deviations)
     return mean, deviations
 
 
-def _sorted_tail_measures(xs: np.ndarray, level_pct: float, scratch: np.ndarray
-                  ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _sorted_tail_measures(xs: np.ndarray, level_pct: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """VaR and TVaR of the loss (= -gain) at ``level_pct`` of each row of ``xs`` (gains
     sorted along the last axis), with standard errors."""
     n = xs.shape[-1]
@@ -87,24 +75,24 @@ def _sorted_tail_measures(xs: np.ndarray, level_pct: float, scratch: np.ndarray
     q, q_se = percentile(xs, 100 - level_pct)
     var = -q
     tail = -xs[:, : max(1, math.ceil(n * (1 - a)))]
-    tvar, squares = _mean_and_deviations(tail, scratch, np.empty_like(tail))
+    tvar, squares = _mean_and_deviations(tail, np.empty_like(tail))
     tvar_se = np.full(np.shape(tvar), math.nan)
     if tail.shape[-1] >= MIN_TAIL:
-        tail_var = _sum_in_order(squares, scratch) / tail.shape[-1]
+        tail_var = squares.sum(axis=-1) / tail.shape[-1]
         tvar_se = np.sqrt((tail_var + a * (tvar - var) ** 2) / (n * (1 - a)))
     label = f"{level_pct:g}".replace(".", "_")
     return {f"var_{label}": (var, q_se), f"tvar_{label}": (tvar, tvar_se)}
 
 
-def _block_measures(block: np.ndarray, scratch: np.ndarray, deviations: np.ndarray,
+def _block_measures(block: np.ndarray, deviations: np.ndarray,
                     percentiles: tuple[float, ...], tail_levels: tuple[float, ...],
                     loss_thresholds_usd: tuple[float, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Every measure of each row of ``block`` (rows of trials; sorted in place)."""
     n = block.shape[-1]
-    mean, squares = _mean_and_deviations(block, scratch, deviations)
-    sd = np.sqrt(_sum_in_order(squares, scratch) / (n - 1)) if n > 1 else np.zeros_like(mean)
+    mean, squares = _mean_and_deviations(block, deviations)
+    sd = np.sqrt(squares.sum(axis=-1) / (n - 1)) if n > 1 else np.zeros_like(mean)
     np.multiply(squares, squares, out=squares)
-    m4 = _sum_in_order(squares, scratch) / n
+    m4 = squares.sum(axis=-1) / n
     with np.errstate(divide="ignore", invalid="ignore"):
         sd_se = np.where(sd > 0, np.sqrt(np.maximum(m4 - sd**4, 0.0) / (4 * sd**2 * n)), 0.0)
     p_loss = np.count_nonzero(block < 0, axis=-1) / n
@@ -117,7 +105,7 @@ def _block_measures(block: np.ndarray, scratch: np.ndarray, deviations: np.ndarr
     for pct in percentiles:
         out[f"p{pct:g}".replace(".", "_")] = percentile(block, pct)
     for level in tail_levels:
-        out.update(_sorted_tail_measures(block, level, scratch))
+        out.update(_sorted_tail_measures(block, level))
     return out
 
 
@@ -128,18 +116,20 @@ def column_measures(rows: np.ndarray, percentiles: tuple[float, ...] = PERCENTIL
     arrays of k.
 
     The rows are copied a cache-sized block at a time (any layout in, no full-size
-    temporaries), summed in trial order and sorted once for every percentile and tail.
+    temporaries), summed along their contiguous trials (numpy's pairwise sum: a row's
+    measures are the same bits alone or in any block) and sorted once for every percentile
+    and tail.
     """
     k, n = rows.shape
     per_block = max(1, BLOCK_VALUES // max(n, 1))
     block = np.empty((min(per_block, k), n))
-    scratch, deviations = np.empty(block.size), np.empty_like(block)
+    deviations = np.empty_like(block)
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for start in range(0, k, per_block):
         stop = min(start + per_block, k)
         b = stop - start
         block[:b] = rows[start:stop]
-        got = _block_measures(block[:b], scratch, deviations[:b], percentiles, tail_levels,
+        got = _block_measures(block[:b], deviations[:b], percentiles, tail_levels,
                               loss_thresholds_usd)
         for name, (value, se) in got.items():
             if name not in out:

@@ -68,12 +68,15 @@ def test_vectorised_measures_equal_the_per_column_reference(n, monkeypatch):
             assert got[name][1][j] == pytest.approx(se, rel=1e-12, nan_ok=True), name
 
 
-def test_a_column_alone_and_among_others_gives_the_same_bits():
-    gains = np.random.default_rng(3).lognormal(0, 2, (5_000, 6)) - 3
-    together = column_measures(gains.T)
-    for j in range(gains.shape[1]):
-        alone = risk_measures(gains[:, j])
-        for name, (value, se) in alone.items():
+@pytest.mark.parametrize("n", [5_000, 20_000])  # 20,000: longer than numpy's 8,192-value buffer
+@pytest.mark.parametrize("rows_per_block", [1, 4, 6])
+def test_a_column_alone_and_among_others_gives_the_same_bits(n, rows_per_block, monkeypatch):
+    gains = np.random.default_rng(3).lognormal(0, 2, (n, 6)) - 3
+    alone = [risk_measures(gains[:, j]) for j in range(gains.shape[1])]
+    monkeypatch.setattr(risk, "BLOCK_VALUES", rows_per_block * n)  # 4: a ragged last block
+    together = column_measures(np.asfortranarray(gains.T))  # any layout in
+    for j, measures in enumerate(alone):
+        for name, (value, se) in measures.items():
             assert together[name][0][j] == value and np.array_equal(together[name][1][j], se,
                                                                     equal_nan=True), name
 
