@@ -169,7 +169,7 @@ def risk_measures(gain: np.ndarray, percentiles: tuple[float, ...] = PERCENTILES
 
 def _nansum(values: np.ndarray, axis: int) -> np.ndarray:
     """Sum treating NaN as 0 (as xarray's ``sum`` does), on the layout given: summed as they
-    are, and again with NaN as 0 only where a sum is NaN (no pass over the values otherwise)."""
+    are, and only if a sum is NaN summed again with NaN as 0 (no NaN search otherwise)."""
     total = values.sum(axis=axis)
     if np.isnan(total).any():
         total = np.where(np.isnan(values), 0.0, values).sum(axis=axis)
@@ -195,7 +195,7 @@ def _gains_by_variant(settlement: xr.Dataset) -> tuple[np.ndarray, np.ndarray, d
     pv = settlement["pv_gain_usd"].transpose("variant", "segment", "trial")
     coords = {"variant": yearly["variant"].values, "trial": yearly["trial"].values,
               "horizon": [str(y) for y in yearly["year"].values] + ["term", "pv"],
-              "segment": [*yearly["segment"].values, "total"]}
+              "segment": [*map(str, yearly["segment"].values), "total"]}
     return yearly.values, pv.values, coords
 
 

@@ -10,7 +10,7 @@ import xarray as xr
 
 from simulator.analysis import risk
 from simulator.analysis.risk import (MIN_TAIL, PERCENTILES, TAIL_LEVELS, Z95, column_measures,
-                                     gain_horizons, risk_measures, summarize)
+                                     gain_horizons, replicate_mean_se, risk_measures, summarize)
 
 
 def reference_measures(x: np.ndarray) -> dict[str, tuple[float, float]]:
@@ -122,3 +122,19 @@ def test_summary_rows_are_the_measures_of_each_variant_segment_and_horizon():
             row = table.loc[(v, s, h, name)]
             assert row["value"] == pytest.approx(value, rel=1e-12, abs=1e-3), name
             assert row["mc_se"] == pytest.approx(se, rel=1e-12, nan_ok=True), name
+
+
+@pytest.mark.parametrize("replicate_trials", [None, 100])
+def test_summary_is_every_measure_of_the_gains_by_horizon_bit_for_bit(replicate_trials):
+    ds = settlement_like(n_trials=1_000)
+    table = summarize(ds, replicate_trials).set_index(["variant", "segment", "horizon", "measure"])
+    g = gain_horizons(ds).transpose("variant", "segment", "horizon", "trial")
+    rows = g.values.reshape(-1, g.sizes["trial"])
+    want = column_measures(rows)
+    if replicate_trials:
+        want["mean"] = (want["mean"][0], replicate_mean_se(np.ascontiguousarray(rows.T), replicate_trials))
+    labels = [(v, s, h) for v in g["variant"].values for s in g["segment"].values for h in g["horizon"].values]
+    for i, label in enumerate(labels):
+        for name, (value, se) in want.items():
+            row = table.loc[(*label, name)]
+            assert row["value"] == value[i] and np.array_equal(row["mc_se"], se[i], equal_nan=True), name
