@@ -9,8 +9,8 @@ code of main when the issue was filed (``BASELINE``, extracted from this reposit
 history with ``git archive``). Both codes do the same work on the same inputs (the reference
 scenario of that day, which both read, and the stored 10,000-trial run of
 ``bench_settle.py``), with the same interpreter, their runs interleaved; each figure is a
-median. The newer code does more on the same command (a risk decomposition by source,
-realistic risk scores, pricing error where a scenario asks), so its ratios are conservative.
+median. The newer ``vbcsim run`` does more on the same command (the risk decomposition by
+source), so its ratios there are conservative.
 
 Targets the issue gave without a "now" figure stay absolute in ``bench_end_to_end.py``
 (``validate`` and ``--help``), as does the ratio to the ``aggregate`` package's FFT.
