@@ -26,6 +26,7 @@ end plus the payment lag) to the start of the term.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import xarray as xr
@@ -77,25 +78,36 @@ class SegmentExperience:
     base_allowed_usd: np.ndarray | None = None
     base_risk_score: np.ndarray | None = None
 
+    @cached_property
+    def mean_member_months(self) -> np.ndarray:
+        """Member-months of each year, the mean over the trials (priced stop-loss premiums)."""
+        return self.member_months.mean(axis=0)
+
     @classmethod
     def from_dataset(cls, exp: xr.Dataset) -> SegmentExperience:
-        mm = exp["member_months"].values
+        """One segment of an experience dataset (``exp.sel(segment=...)``), its arrays copied
+        out contiguous: every variant's arithmetic then reads them in order, not strided
+        across segments and attachments."""
+        def values(name: str, **at: float) -> np.ndarray:
+            return np.ascontiguousarray(exp[name].sel(at).values)
+
+        mm = values("member_months")
         measures = None
         if "measure_numerator" in exp and exp.sizes.get("measure", 0):
             measures = MeasureExperience(
                 list(exp["measure"].values), list(exp["group"].values),
-                exp["measure_numerator"].values, exp["measure_denominator"].values,
-                exp["measure_rate_true_pct"].values, exp["measure_baseline_rate_pct"].values,
-                exp["measure_baseline_denominator"].values,
-                *(exp[k].values if k in exp else None for k in (
+                values("measure_numerator"), values("measure_denominator"),
+                values("measure_rate_true_pct"), values("measure_baseline_rate_pct"),
+                values("measure_baseline_denominator"),
+                *(values(k) if k in exp else None for k in (
                     "measure_baseline_measured_numerator", "measure_baseline_measured_denominator",
                     "measure_numerator_no_change")))
-        return cls(member_months=mm, allowed_usd=exp["allowed_usd"].values,
-                   excess_usd={float(a): exp["excess_usd"].sel(attachment=a).values
+        return cls(member_months=mm, allowed_usd=values("allowed_usd"),
+                   excess_usd={float(a): values("excess_usd", attachment=a)
                                for a in exp["attachment"].values},
-                   risk_score=exp["risk_score_member_months"].values / mm,
-                   quality_score_pct=exp["quality_score_pct"].values, measures=measures,
-                   program_cost_usd=exp["program_cost_usd"].values if "program_cost_usd" in exp else 0.0,
+                   risk_score=values("risk_score_member_months") / mm,
+                   quality_score_pct=values("quality_score_pct"), measures=measures,
+                   program_cost_usd=values("program_cost_usd") if "program_cost_usd" in exp else 0.0,
                    members=float(exp["segment_members"]) if "segment_members" in exp else None,
                    **base_years_of(exp))
 
@@ -159,12 +171,14 @@ def specific_stop_loss(terms: SegmentTerms, exp: SegmentExperience) -> tuple[np.
     if sl.attachment_usd not in exp.excess_usd:
         raise KeyError(f"stop-loss attachment {sl.attachment_usd:,.0f} was not simulated; "
                        f"available: {sorted(exp.excess_usd)}")
-    recovery = (1 - sl.coinsurance_pct / 100) * exp.excess_usd[sl.attachment_usd]
+    recovery = exp.excess_usd[sl.attachment_usd]
+    if sl.coinsurance_pct:
+        recovery = (1 - sl.coinsurance_pct / 100) * recovery
     mm = exp.member_months
     if sl.loading_pct is None:
         return recovery, sl.premium_pmpm_by_year(mm.shape[-1]) * mm
     # priced: the expected recovery PMPM of each year, estimated by the mean over the trials
-    expected_pmpm = recovery.mean(axis=0) / mm.mean(axis=0)
+    expected_pmpm = recovery.mean(axis=0) / exp.mean_member_months
     return recovery, (1 + sl.loading_pct / 100) * expected_pmpm * mm
 
 
@@ -184,6 +198,8 @@ def corridor_amount(magnitude: np.ndarray, budget: np.ndarray, edges: np.ndarray
     """Sum over corridors of share x the part of ``magnitude`` inside the corridor.
 
     ``edges`` are upper edges as fractions of budget (last infinite)."""
+    if edges.size == 1:  # one open corridor: the same numbers without the bands' bookkeeping
+        return shares[0] * np.maximum(magnitude, 0.0)
     out = np.zeros_like(magnitude)
     lower = np.zeros_like(magnitude)
     for edge, share in zip(edges, shares):
@@ -193,22 +209,22 @@ def corridor_amount(magnitude: np.ndarray, budget: np.ndarray, edges: np.ndarray
     return out
 
 
-def min_rate(value: float | str, beneficiaries: float | None, shape: tuple[int, ...]) -> np.ndarray:
-    """MSR or MLR as a fraction, per (trial, year); the CMS table is looked up by assigned
-    beneficiaries (persons)."""
+def min_rate(value: float | str, beneficiaries: float | None) -> float:
+    """MSR or MLR as a fraction; the CMS table is looked up by assigned beneficiaries (persons)."""
     if value != CMS_TABLE:
-        return np.full(shape, float(value) / 100)
+        return float(value) / 100
     if beneficiaries is None:
         raise ValueError("assigned_beneficiaries: needed for the 'cms_table' MSR (this experience "
                          "does not record the segment's members)")
-    return np.full(shape, cms_min_savings_rate_pct(beneficiaries) / 100)
+    return float(cms_min_savings_rate_pct(beneficiaries) / 100)
 
 
-def surplus_factor(terms: SegmentTerms, score_pct: np.ndarray) -> np.ndarray:
+def surplus_factor(terms: SegmentTerms, score_pct: np.ndarray) -> np.ndarray | float:
     """Multiplier of the surplus shares from quality: the sliding scale (score / 100 below the
-    standard), and 0 where the quality gate is failed (including a missing score)."""
+    standard), and 0 where the quality gate is failed (including a missing score); 1 without
+    either."""
     q = terms.quality
-    factor = np.ones_like(score_pct)
+    factor = 1.0
     if q.sliding_scale_below_pct is not None:
         factor = np.where(score_pct < q.sliding_scale_below_pct, score_pct / 100, 1.0)
     if q.gate_pct is not None:  # one gate, or one per year (the last axis)
@@ -227,8 +243,9 @@ def shared_result(terms: SegmentTerms, gross: np.ndarray, budget: np.ndarray,
     """
     q = terms.quality
     surplus = gross >= 0
-    threshold = np.where(surplus, min_rate(terms.min_savings_rate_pct, beneficiaries, gross.shape),
-                         min_rate(terms.min_loss_rate_pct, beneficiaries, gross.shape)) * budget
+    msr = min_rate(terms.min_savings_rate_pct, beneficiaries)
+    mlr = min_rate(terms.min_loss_rate_pct, beneficiaries)
+    threshold = (msr if msr == mlr else np.where(surplus, msr, mlr)) * budget
     magnitude = np.abs(gross)
     reached = magnitude >= threshold
     if terms.sharing == "above_threshold":
@@ -251,11 +268,11 @@ def apply_caps(terms: SegmentTerms, result: np.ndarray, budget: np.ndarray,
     """Cut a gain or loss to the lowest applicable cap."""
     for sign, of_budget, of_revenue in ((1, terms.gain_cap_pct, terms.gain_cap_revenue_pct),
                                         (-1, terms.loss_cap_pct, terms.loss_cap_revenue_pct)):
-        cap = np.full(result.shape, np.inf)
-        if of_budget is not None:
-            cap = np.minimum(cap, of_budget / 100 * budget)
-        if of_revenue is not None:
-            cap = np.minimum(cap, of_revenue / 100 * revenue)
+        caps = [pct / 100 * base for pct, base in ((of_budget, budget), (of_revenue, revenue))
+                if pct is not None]
+        if not caps:
+            continue
+        cap = caps[0] if len(caps) == 1 else np.minimum(*caps)
         result = np.minimum(result, cap) if sign > 0 else np.maximum(result, -cap)
     return result
 

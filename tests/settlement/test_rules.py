@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -9,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.settlement.contract import Contract, SegmentTerms, cms_min_savings_rate_pct
-from simulator.settlement.rules import (SegmentExperience, present_value_factors, settle,
-                                  settle_segment)
+from simulator.settlement.rules import (SegmentExperience, corridor_amount, present_value_factors,
+                                        settle, settle_segment)
 
 
 def terms(**kw) -> SegmentTerms:
@@ -435,3 +437,34 @@ def test_a_variant_whose_extra_term_cannot_bind_gives_identical_results():
     ds = settle(simulate_experience(scenario), scenario.contracts(), 3.0)
     np.testing.assert_array_equal(ds["provider_gain_usd"].sel(variant="base"),
                                   ds["provider_gain_usd"].sel(variant="loose_caps"))
+
+
+@given(share=pct, edge=st.floats(0.001, 0.5), gross=st.lists(st.floats(-1e9, 1e9), min_size=1, max_size=20))
+@settings(max_examples=200, deadline=None)
+def test_one_open_corridor_shares_as_the_same_share_in_two_bands(share, edge, gross):
+    magnitude, budget = np.abs(np.asarray(gross)), np.full(len(gross), 1e8)
+    one = corridor_amount(magnitude, budget, np.array([np.inf]), np.array([share / 100]))
+    two = corridor_amount(magnitude, budget, np.array([edge, np.inf]), np.array([share / 100] * 2))
+    np.testing.assert_allclose(one, two, rtol=1e-14, atol=1e-7)
+
+
+def test_a_segment_read_from_a_dataset_settles_as_its_own_arrays():
+    """SegmentExperience.from_dataset copies each array out contiguous: the settlement is the
+    same, bit for bit, as on the dataset's own strided views."""
+    from conftest import small_dict
+    from simulator.experience.engine import simulate_experience
+    from simulator.scenario import scenario_from_dict
+
+    scenario = scenario_from_dict(small_dict(trials=6))
+    exp = simulate_experience(scenario).sel(segment="ppo")
+    copied = SegmentExperience.from_dataset(exp)
+    assert copied.allowed_usd.flags.c_contiguous and not exp["allowed_usd"].values.flags.c_contiguous
+    views = dataclasses.replace(  # the rest (measures, program costs) as copied
+        copied, member_months=exp["member_months"].values, allowed_usd=exp["allowed_usd"].values,
+        excess_usd={float(a): exp["excess_usd"].sel(attachment=a).values for a in exp["attachment"].values},
+        risk_score=exp["risk_score_member_months"].values / exp["member_months"].values,
+        quality_score_pct=exp["quality_score_pct"].values)
+    ppo = scenario.contracts()["base"].segments["ppo"]
+    a, b = settle_segment(ppo, copied), settle_segment(ppo, views)
+    for key in ("budget_usd", "actual_cost_usd", "shared_result_usd", "provider_gain_usd"):
+        np.testing.assert_array_equal(a[key], b[key])
