@@ -363,8 +363,9 @@ def settle(experience: xr.Dataset, contracts: dict[str, Contract], discount_rate
     segments = list(experience["segment"].values)
     columns = [SegmentExperience.from_dataset(experience.sel(segment=s)) for s in segments]
     n_trials, n_years = columns[0].member_months.shape
-    # filled segment by segment, so (variant, segment, trial, year) is the contiguous layout
-    arrays = {k: large.empty((len(contracts), len(segments), n_trials, n_years)) for k in outputs}
+    # filled segment by segment, so (variant, segment, trial, year) is the contiguous layout;
+    # zeros until written, and an all-zero result is not written: it costs no memory
+    arrays = {k: large.zeros((len(contracts), len(segments), n_trials, n_years)) for k in outputs}
     pv = large.empty((len(contracts), len(segments), n_trials))
     measures = list(experience["measure"].values) if "measure" in experience.dims else []
     disparity = np.full((len(contracts), len(segments), n_trials, n_years, len(measures)), np.nan)
@@ -374,7 +375,10 @@ def settle(experience: xr.Dataset, contracts: dict[str, Contract], discount_rate
         for terms, members in variants_by_terms(list(contracts.values()), name):
             settled = settle_segment(terms, columns[s])
             for k in outputs:
-                arrays[k][members, s] = settled[k]
+                if settled[k].any():
+                    for v in members:
+                        large.prepare_write(arrays[k][v, s])
+                        arrays[k][v, s] = settled[k]
             for v in members:
                 pv[v, s] = settled["provider_gain_usd"] @ factors[v]
             for m, values in settled["disparity"].items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -25,3 +26,32 @@ def test_a_fresh_mapping_is_zeros_and_independent_of_another():
     assert a.nbytes >= arrays.PLAIN_MAPPING_BYTES and not a.any()
     a[1, 2, 3] = 7.0
     assert not b.any() and a.sum() == 7.0
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * arrays.mmap.PAGESIZE
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (2, 1100, 1000)])
+def test_zeros_are_zeros_and_take_what_is_written(shape):
+    a = arrays.zeros(shape)
+    assert a.shape == shape and a.dtype == np.float64 and a.flags.writeable and not a.any()
+    arrays.prepare_write(a[1])
+    a[1] = 2.0
+    assert a[0].sum() == 0 and a[1].sum() == 2.0 * a[1].size
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="resident memory read from /proc")
+def test_zeros_cost_memory_only_where_written():
+    """64 MB of zeros, read whole, then 8 MB of it prepared and written: the resident memory
+    grows by the part written, not by the array."""
+    a = arrays.zeros((8, 1024, 1024))
+    before = _resident_bytes()
+    assert a.sum() == 0.0  # reading maps the kernel's one zero page
+    arrays.prepare_write(a[3])
+    if arrays._populate["works"]:  # Linux 5.14 and later back the part at once
+        assert _resident_bytes() - before >= a[3].nbytes * 0.9
+    a[3] = 1.0
+    grown = _resident_bytes() - before
+    assert a[3].nbytes * 0.9 <= grown < 2 * a[3].nbytes

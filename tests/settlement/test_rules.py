@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.settlement.contract import Contract, SegmentTerms, cms_min_savings_rate_pct
-from simulator.settlement.rules import (SegmentExperience, corridor_amount, present_value_factors,
-                                        settle, settle_segment)
+from simulator.settlement.rules import (OUTPUTS, SegmentExperience, corridor_amount,
+                                        present_value_factors, settle, settle_segment)
 
 
 def terms(**kw) -> SegmentTerms:
@@ -468,3 +468,34 @@ def test_a_segment_read_from_a_dataset_settles_as_its_own_arrays():
     a, b = settle_segment(ppo, copied), settle_segment(ppo, views)
     for key in ("budget_usd", "actual_cost_usd", "shared_result_usd", "provider_gain_usd"):
         np.testing.assert_array_equal(a[key], b[key])
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_settle_keeps_every_output_of_every_variant_as_settled(monkeypatch, mapped):
+    """settle's outputs are settle_segment's, variant by variant and segment by segment, also
+    where they are zero (not written) and in memory mapped as written (``mapped``: every
+    array takes that path)."""
+    from conftest import small_dict
+    from simulator.core import arrays
+    from simulator.experience.engine import simulate_experience
+    from simulator.scenario import scenario_from_dict
+
+    if mapped:
+        monkeypatch.setattr(arrays, "PLAIN_MAPPING_BYTES", 1)
+    data = small_dict(trials=6)
+    data["variants"] = {"half": {"segments": {"ppo": {"surplus_share_pct": 50.0}}},
+                        "bonus": {"segments": {"hmo": {"quality": {"bonus": [
+                            {"min_score_pct": 0.0, "bonus_pct": 1.0}]}}}}}
+    scenario = scenario_from_dict(data)
+    exp = simulate_experience(scenario)
+    contracts = scenario.contracts()
+    ds = settle(exp, contracts, 3.0)
+    for name in exp["segment"].values:
+        column = SegmentExperience.from_dataset(exp.sel(segment=name))
+        for variant, contract in contracts.items():
+            expected = settle_segment(contract.segments[name], column)
+            for key in OUTPUTS:
+                got = ds[key].sel(variant=variant, segment=name).values
+                np.testing.assert_array_equal(got, expected[key], err_msg=f"{variant} {name} {key}")
+    bonus = ds["quality_bonus_usd"].sum(("trial", "year"))
+    assert bonus.sel(variant="bonus", segment="hmo") > 0 and bonus.sel(variant="base", segment="hmo") == 0
