@@ -4,8 +4,8 @@ Simulates the reference scenario at 10,000 trials once (kept in
 ``results/bench-10k``; about three minutes on two cores), then settles 100
 variants of its contract — PPO surplus/deficit share from 50% to 100%, loss
 cap and stop-loss attachment varied — on that stored experience, and reports
-the time to settle (keeping every output, about 2 GB, and keeping the gain
-only, as sweeps do) and the time to summarise every risk measure.
+the time to settle (keeping every output, up to 2.3 GB of which outputs that stay
+zero take none, and keeping the gain only, as sweeps do) and the time to summarise every risk measure.
 
 Usage: python benchmarks/bench_settle.py [--variants N]
 """
