@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
+import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,14 @@ def small_dict(members: dict[str, int] | None = None, years: int = 3, trials: in
             program["care_managers"] = program["care_managers"][:years]
     data["run"].update(trials=trials, trials_per_block=trials_per_block)
     return data
+
+
+def kernel_populates() -> bool:
+    """Whether this kernel backs a range of pages in one call (MADV_POPULATE_WRITE: Linux 5.14)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    version = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    return version is not None and tuple(map(int, version.groups())) >= (5, 14)
 
 
 def small_scenario(**kw: Any) -> Scenario:

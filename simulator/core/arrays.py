@@ -15,7 +15,6 @@ costs none; :func:`prepare_write` backs a part about to be written in one call.
 
 from __future__ import annotations
 
-import ctypes
 import math
 import mmap
 import sys
@@ -48,8 +47,8 @@ def empty(shape: tuple[int, ...]) -> np.ndarray:
 
 
 def zeros(shape: tuple[int, ...]) -> np.ndarray:
-    """A float64 array of zeros of ``shape``, writable, whose memory is taken from the system
-    only where it is written (a part never written reads as zeros and costs nothing)."""
+    """A float64 array of zeros of ``shape``, writable; from 16 MB its memory is taken from the
+    system only where it is written (a part never written reads as zeros and costs nothing)."""
     if not _plain(shape):
         return np.zeros(shape)  # (calloc: large ones are lazily zeroed pages too)
     return np.frombuffer(_mapping(8 * math.prod(shape)), dtype=np.float64).reshape(shape)
@@ -57,11 +56,21 @@ def zeros(shape: tuple[int, ...]) -> np.ndarray:
 
 def prepare_write(part: np.ndarray) -> None:
     """Back the pages of ``part``, a contiguous part of a :func:`zeros` array, in one call
-    before it is written (Linux 5.14 and later; elsewhere the writes take the pages)."""
+    before it is written (Linux 5.14 and later; elsewhere, or if the call fails once, the
+    writes take the pages as they come)."""
     if not _populate["works"] or part.nbytes < mmap.PAGESIZE or not part.flags.c_contiguous:
         return
     start = part.ctypes.data - part.ctypes.data % mmap.PAGESIZE
     length = part.ctypes.data + part.nbytes - start
-    libc = _populate.setdefault("libc", ctypes.CDLL(None, use_errno=True))
-    if libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(length), MADV_POPULATE_WRITE):
-        _populate["works"] = False  # an older kernel (EINVAL): page faults back the writes
+    try:
+        if "madvise" not in _populate:
+            import ctypes  # here: an interpreter without ctypes still settles
+
+            madvise = ctypes.CDLL(None).madvise
+            madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+            _populate["madvise"] = madvise
+        failed = _populate["madvise"](start, length, MADV_POPULATE_WRITE) != 0
+    except (ImportError, OSError, AttributeError):
+        failed = True
+    if failed:  # an older kernel (EINVAL), no libc to call: page faults back the writes
+        _populate["works"] = False

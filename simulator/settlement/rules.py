@@ -86,8 +86,8 @@ class SegmentExperience:
     @classmethod
     def from_dataset(cls, exp: xr.Dataset) -> SegmentExperience:
         """One segment of an experience dataset (``exp.sel(segment=...)``), its arrays copied
-        out contiguous: every variant's arithmetic then reads them in order, not strided
-        across segments and attachments."""
+        out contiguous (held while it settles): every variant's arithmetic then reads them in
+        order, not strided across segments and attachments."""
         def values(name: str, **at: float) -> np.ndarray:
             return np.ascontiguousarray(exp[name].sel(at).values)
 
@@ -171,7 +171,7 @@ def specific_stop_loss(terms: SegmentTerms, exp: SegmentExperience) -> tuple[np.
     if sl.attachment_usd not in exp.excess_usd:
         raise KeyError(f"stop-loss attachment {sl.attachment_usd:,.0f} was not simulated; "
                        f"available: {sorted(exp.excess_usd)}")
-    recovery = exp.excess_usd[sl.attachment_usd]
+    recovery = exp.excess_usd[sl.attachment_usd]  # the experience's own: never changed in place
     if sl.coinsurance_pct:
         recovery = (1 - sl.coinsurance_pct / 100) * recovery
     mm = exp.member_months
@@ -198,7 +198,7 @@ def corridor_amount(magnitude: np.ndarray, budget: np.ndarray, edges: np.ndarray
     """Sum over corridors of share x the part of ``magnitude`` inside the corridor.
 
     ``edges`` are upper edges as fractions of budget (last infinite)."""
-    if edges.size == 1:  # one open corridor: the same numbers without the bands' bookkeeping
+    if edges.size == 1 and np.isinf(edges[0]):  # one open corridor: the same numbers, simpler
         return shares[0] * np.maximum(magnitude, 0.0)
     out = np.zeros_like(magnitude)
     lower = np.zeros_like(magnitude)
@@ -364,7 +364,7 @@ def settle(experience: xr.Dataset, contracts: dict[str, Contract], discount_rate
     columns = [SegmentExperience.from_dataset(experience.sel(segment=s)) for s in segments]
     n_trials, n_years = columns[0].member_months.shape
     # filled segment by segment, so (variant, segment, trial, year) is the contiguous layout;
-    # zeros until written, and an all-zero result is not written: it costs no memory
+    # zeros until written, and an all-zero result is not written (from 16 MB: no memory taken)
     arrays = {k: large.zeros((len(contracts), len(segments), n_trials, n_years)) for k in outputs}
     pv = large.empty((len(contracts), len(segments), n_trials))
     measures = list(experience["measure"].values) if "measure" in experience.dims else []
