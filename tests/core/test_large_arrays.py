@@ -42,7 +42,8 @@ def test_zeros_are_zeros_and_take_what_is_written(shape):
     arrays.prepare_write(a[1])
     a[1] = 2.0
     assert a[0].sum() == 0 and a[1].sum() == 2.0 * a[1].size
-    assert arrays._populate["works"] == kernel_populates()  # the call went through where it can
+    if a[1].nbytes >= arrays.mmap.PAGESIZE:  # prepared in one call, where the kernel can
+        assert arrays._populate["works"] == kernel_populates()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="resident memory read from /proc")
