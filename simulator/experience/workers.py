@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -86,10 +86,8 @@ def run_unordered(fn: Callable[..., Any], calls: Iterable[tuple], jobs: int,
     try:
         if meanwhile is not None:
             meanwhile()
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
+        for future in as_completed(pending):  # one waiter on all of them, not one per result
+            yield future.result()
     except BrokenProcessPool:
         stop()
         raise RunError("a worker process died (out of memory, or killed); finished blocks are "

@@ -157,3 +157,28 @@ def test_blocks_started_early_are_the_runs_blocks_and_a_resumed_run_drops_the_on
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["identical 6 True", "identical [2, 3, 4, 5]",
                                        "identical True"]
+
+
+UNORDERED = """
+import os
+from simulator.experience import workers
+
+assert workers.start(2)
+early = workers.submit(abs, [(-i,) for i in range(5)])
+got = list(workers.run_unordered(abs, [(-i,) for i in range(5, 2000)], 2, submitted=early))
+print(sorted(got) == list(range(2000)), workers._pool.get("pid") == os.getpid())
+try:
+    list(workers.run_unordered(int, [("1",), ("x",), ("2",)], 2))
+except ValueError as error:
+    print("ValueError", workers._pool == {})
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
+def test_results_come_once_each_and_an_error_ends_the_workers():
+    """Every call's result, and every early-submitted one, is yielded exactly once (2,000
+    calls: results are collected as they finish, with one waiter for all); an error in a
+    call reaches the caller, and the workers are ended."""
+    out = subprocess.run([sys.executable, "-c", UNORDERED], capture_output=True, text=True, timeout=WAIT_S)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["True True", "ValueError True"]
