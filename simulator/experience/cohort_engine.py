@@ -116,9 +116,13 @@ def _excess(values: np.ndarray, owner: np.ndarray, attachments: np.ndarray, n_ow
     their sum less j's attachment times their number (no numba: a worker starts faster).
     """
     n_att = attachments.size
+    above = np.zeros(values.size, np.min_scalar_type(n_att))  # how many attachments each exceeds
+    exceeds = np.empty(values.size, bool)
+    for attachment in attachments:  # a comparison per attachment (in bytes): faster than a binary search
+        np.greater(values, attachment, out=exceeds)
+        above += exceeds
     cell = owner * (n_att + 1)
-    for attachment in attachments:  # a comparison per attachment: faster than a binary search
-        cell += values > attachment
+    cell += above
     size = n_owners * (n_att + 1)
     count = np.bincount(cell, None, size).reshape(n_owners, n_att + 1)[:, :0:-1].cumsum(1)[:, ::-1]
     total = np.bincount(cell, values, size).reshape(n_owners, n_att + 1)[:, :0:-1].cumsum(1)[:, ::-1]

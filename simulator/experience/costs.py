@@ -201,7 +201,10 @@ class BandSeverities:
     def isf(self, b: np.ndarray, v: np.ndarray) -> np.ndarray:
         from scipy import special
 
-        log = np.exp(self.mu[b] - self.sigma[b] * special.ndtri(v))
+        log = special.ndtri(v)  # exp(mu - sigma z), in place: the tail has many members
+        log *= self.sigma[b]
+        np.subtract(self.mu[b], log, out=log)
+        np.exp(log, out=log)
         if not self.gamma.any():
             return log
         return np.where(self.gamma[b], self.scale[b] * special.gammainccinv(self.shape[b], v), log)

@@ -91,11 +91,12 @@ def test_auto_picks_the_cohort_engine_and_says_why():
     assert engine == "cohort" and "auto" in why
 
 
-def test_cost_above_each_attachment_is_summed_as_member_by_member():
+@pytest.mark.parametrize("attachments", [np.array([100_000.0, 250_000.0, 1_000_000.0]),
+                                         np.linspace(100_000.0, 1_000_000.0, 300)])  # > 255: no byte count
+def test_cost_above_each_attachment_is_summed_as_member_by_member(attachments):
     from simulator.experience.cohort_engine import _excess
 
     rng = np.random.default_rng(5)
-    attachments = np.array([100_000.0, 250_000.0, 1_000_000.0])
     values = 90_000 + rng.pareto(1.5, 500) * 60_000
     owner = np.sort(rng.integers(0, 4, 500))
     excess, claimants = _excess(values, owner, attachments, 5)
