@@ -201,8 +201,7 @@ class BandSeverities:
     def isf(self, b: np.ndarray, v: np.ndarray) -> np.ndarray:
         from scipy import special
 
-        log = special.ndtri(v)  # exp(mu - sigma z), in place: the tail has many members
-        log *= self.sigma[b]
+        log = self.sigma[b] * special.ndtri(v)  # exp(mu - sigma z), then in place: the tail is long
         np.subtract(self.mu[b], log, out=log)
         np.exp(log, out=log)
         if not self.gamma.any():

@@ -82,11 +82,11 @@ def run_unordered(fn: Callable[..., Any], calls: Iterable[tuple], jobs: int,
     if not start(jobs, warm):
         yield from _loky(fn, calls, jobs)
         return
-    pending = submitted | set(submit(fn, calls))
+    futures = submitted | set(submit(fn, calls))
     try:
         if meanwhile is not None:
             meanwhile()
-        for future in as_completed(pending):  # one waiter on all of them, not one per result
+        for future in as_completed(futures):  # one waiter on all of them, not one per result
             yield future.result()
     except BrokenProcessPool:
         stop()

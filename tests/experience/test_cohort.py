@@ -92,7 +92,8 @@ def test_auto_picks_the_cohort_engine_and_says_why():
 
 
 @pytest.mark.parametrize("attachments", [np.array([100_000.0, 250_000.0, 1_000_000.0]),
-                                         np.linspace(100_000.0, 1_000_000.0, 300)])  # > 255: no byte count
+                                         np.linspace(100_000.0, 1_000_000.0, 255),  # the most a byte counts
+                                         np.linspace(100_000.0, 1_000_000.0, 300)])
 def test_cost_above_each_attachment_is_summed_as_member_by_member(attachments):
     from simulator.experience.cohort_engine import _excess
 
