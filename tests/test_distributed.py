@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,12 +104,21 @@ def _interrupt_after(n):
 
 
 def test_a_full_disk_is_a_clear_error_and_leaves_no_complete_looking_folder(tmp_path, monkeypatch):
-    import numpy
+    import builtins
 
-    def no_space(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+    from simulator.core import files
 
-    monkeypatch.setattr(numpy, "savez", no_space)
+    class Full(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+    def filling_up(path, *args, **kwargs):  # the disk is full when the first block is written
+        return Full() if Path(path).name.startswith(".block-") else builtins.open(path, *args, **kwargs)
+
+    monkeypatch.setattr(files, "open", filling_up, raising=False)  # files' own name for open
     with pytest.raises(RunError, match="block-000000.npz: the disk is full"):
         run_scenario(small_scenario(trials=2), tmp_path / "r")
     assert not (tmp_path / "r").exists()

@@ -6,6 +6,8 @@ it): the content is written to a new temporary file created exclusively
 over the target with ``os.replace``, so a reader sees the old file or the
 whole new one, a planted symlink is refused rather than followed, and a
 name that would leave the folder (``..``, a path separator) is refused.
+A file that carries its own checksum and can be made again (a run's block
+checkpoint) may skip the flush: one torn by a crash is detected and redone.
 A full disk or an unwritable folder becomes a :class:`RunError` naming
 the file.
 """
@@ -53,12 +55,13 @@ def write_error(path: Path, err: BaseException) -> RunError:
 
 
 @contextmanager
-def replace_file(folder: str | Path, name: str) -> Iterator[Path]:
+def replace_file(folder: str | Path, name: str, durable: bool = True) -> Iterator[Path]:
     """Yield a fresh temporary path in ``folder``; on success it replaces ``folder/name``.
 
     The temporary file is created exclusively and without following links; the
     caller writes it by path (e.g. ``to_netcdf``). On any error it is removed and
-    the target left as it was.
+    the target left as it was. ``durable=False`` skips flushing it to disk before the
+    rename (only for a file whose damage by a crash its reader detects and repairs).
     """
     target = target_in(folder, name)
     tmp, fd = None, -1
@@ -77,7 +80,8 @@ def replace_file(folder: str | Path, name: str) -> Iterator[Path]:
     os.close(fd)
     try:
         yield tmp
-        _fsync(tmp)
+        if durable:
+            _fsync(tmp)
         target_in(folder, name)  # nothing planted meanwhile
         os.replace(tmp, target)
     except BaseException as err:
@@ -95,9 +99,10 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def write_bytes(folder: str | Path, name: str, data: bytes) -> Path:
-    """Write ``data`` to ``folder/name`` atomically and safely; return the path."""
-    with replace_file(folder, name) as tmp:
+def write_bytes(folder: str | Path, name: str, data: bytes, durable: bool = True) -> Path:
+    """Write ``data`` to ``folder/name`` atomically and safely; return the path
+    (``durable``: as for :func:`replace_file`)."""
+    with replace_file(folder, name, durable) as tmp:
         with open(tmp, "r+b") as f:
             f.write(data)
     return Path(folder) / name
