@@ -2,7 +2,8 @@
 
 An engine is a function ``(scenario, trials: range) -> ExperienceBlock``.
 Trials are cut into blocks of ``run.trials_per_block`` (the cohort engine, which
-simulates a block's trials together, uses its own fixed block size); blocks are
+simulates a block's trials together, uses its own fixed block size, and past 25,000
+trials groups several of its blocks into one task); blocks are
 independent tasks, run on local worker processes (:mod:`.workers`) or on a
 dask.distributed cluster, and handed as they finish to an optional
 checkpoint store, so an interrupted run loses at most the blocks in flight.
@@ -17,6 +18,8 @@ import functools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
 
 from . import workers
 from .dataset import ExperienceBlock, experience_dataset, prepare_dataset
@@ -68,10 +71,19 @@ def trial_blocks(n_trials: int, per_block: int) -> list[range]:
     return [range(i, min(i + per_block, n_trials)) for i in range(0, n_trials, per_block)]
 
 
+COHORT_TASKS_MAX = 250
+"""Most tasks (and checkpoint files) of a cohort-engine run: past 25,000 trials a task takes
+several of the engine's 100-trial blocks, so that a checkpoint is not dearer than the trials in
+it (a one-year book simulates 100 trials in about 5 ms; writing a file takes 1-3 ms)."""
+
+
 def trials_per_block(scenario: ExperienceInputs) -> int:
-    """The block size of a run: the scenario's, or the cohort engine's own."""
+    """The block size of a run: the scenario's, or for the cohort engine a multiple of its own
+    block (:data:`COHORT_TASKS_MAX`). It depends on the scenario only, so that a run resumes
+    with any number of workers; results never depend on it."""
     if resolve_engine(scenario)[0] == "cohort":
-        return COHORT_TRIALS_PER_BLOCK
+        engine_blocks = -(-scenario.run.trials // COHORT_TRIALS_PER_BLOCK)
+        return COHORT_TRIALS_PER_BLOCK * -(-engine_blocks // COHORT_TASKS_MAX)
     return scenario.run.trials_per_block
 
 
@@ -131,9 +143,17 @@ def simulate_experience(scenario: ExperienceInputs, jobs: int = 1, store: BlockS
 
 def simulate_block(scenario: ExperienceInputs, trials: range) -> ExperienceBlock:
     """One block of trials from the scenario's engine, with base years simulated first when
-    the scenario has them and its risk scores made realistic when it asks for it."""
-    run_engine = engine(resolve_engine(scenario)[0])
-    return _with_history(lambda scenarios, t: [run_engine(scenarios[0], t)], [scenario], trials)[0]
+    the scenario has them and its risk scores made realistic when it asks for it (the cohort
+    engine's blocks of 100 trials one by one: its streams are keyed by them)."""
+    name = resolve_engine(scenario)[0]
+    run_engine = engine(name)
+    cuts = [trials.start, trials.stop]
+    if name == "cohort":
+        step = COHORT_TRIALS_PER_BLOCK
+        cuts[1:1] = range((trials.start // step + 1) * step, trials.stop, step)
+    parts = [_with_history(lambda scenarios, t: [run_engine(scenarios[0], t)], [scenario], range(a, b))[0]
+             for a, b in zip(cuts, cuts[1:])]
+    return parts[0] if len(parts) == 1 else {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def simulate_configuration_blocks(scenarios: Sequence[ExperienceInputs], trials: range

@@ -7,7 +7,8 @@ import pytest
 import xarray as xr
 
 from conftest import CrashingFolder, small_dict, small_scenario
-from simulator.experience.engine import simulate_experience, trial_blocks
+from simulator.experience import engine
+from simulator.experience.engine import simulate_experience, trial_blocks, trials_per_block
 from simulator.core.errors import RunError
 from simulator.rundir import RunFolder
 from simulator.scenario import scenario_from_dict
@@ -32,6 +33,20 @@ def test_results_do_not_depend_on_the_block_size():
     a = simulate_experience(small_scenario(trials=7, trials_per_block=2))
     b = simulate_experience(small_scenario(trials=7, trials_per_block=7))
     assert_identical(a, b)
+
+
+def test_a_cohort_task_of_several_engine_blocks_gives_their_numbers(tmp_path, monkeypatch):
+    scenario = small_scenario(trials=450).with_run(engine="cohort")
+    assert [trials_per_block(scenario.with_run(trials=n)) for n in (25_000, 25_001, 200_000)] \
+        == [100, 200, 800]
+    alone = simulate_experience(scenario)  # five tasks of one engine block each
+    monkeypatch.setattr(engine, "COHORT_TASKS_MAX", 2)
+    folder = RunFolder(tmp_path / "run", {"scenario_sha256": "a"})
+    grouped = simulate_experience(scenario, jobs=2, store=folder)  # 300 and 150 trials
+    assert sorted(p.name for p in (folder.partial / "blocks").iterdir()) \
+        == ["block-000000.npz", "block-000001.npz"]
+    assert_identical(alone, grouped)
+    folder.release()
 
 
 def test_a_shorter_run_is_a_prefix_of_a_longer_one():
