@@ -122,3 +122,4 @@ def test_a_full_disk_is_a_clear_error_and_leaves_no_complete_looking_folder(tmp_
     with pytest.raises(RunError, match="block-000000.npz: the disk is full"):
         run_scenario(small_scenario(trials=2), tmp_path / "r")
     assert not (tmp_path / "r").exists()
+    assert not list((tmp_path / "r.partial" / "blocks").iterdir())  # nor the block half written

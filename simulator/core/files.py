@@ -55,13 +55,14 @@ def write_error(path: Path, err: BaseException) -> RunError:
 
 
 @contextmanager
-def replace_file(folder: str | Path, name: str, durable: bool = True) -> Iterator[Path]:
+def replace_file(folder: str | Path, name: str, *, durable: bool = True) -> Iterator[Path]:
     """Yield a fresh temporary path in ``folder``; on success it replaces ``folder/name``.
 
     The temporary file is created exclusively and without following links; the
     caller writes it by path (e.g. ``to_netcdf``). On any error it is removed and
     the target left as it was. ``durable=False`` skips flushing it to disk before the
-    rename (only for a file whose damage by a crash its reader detects and repairs).
+    rename (only for a file whose damage by a crash its reader detects and repairs; a disk
+    that fills up only when the data is flushed is then reported by a later durable write).
     """
     target = target_in(folder, name)
     tmp, fd = None, -1
@@ -99,10 +100,10 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def write_bytes(folder: str | Path, name: str, data: bytes, durable: bool = True) -> Path:
+def write_bytes(folder: str | Path, name: str, data: bytes, *, durable: bool = True) -> Path:
     """Write ``data`` to ``folder/name`` atomically and safely; return the path
     (``durable``: as for :func:`replace_file`)."""
-    with replace_file(folder, name, durable) as tmp:
+    with replace_file(folder, name, durable=durable) as tmp:
         with open(tmp, "r+b") as f:
             f.write(data)
     return Path(folder) / name

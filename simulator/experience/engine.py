@@ -72,16 +72,20 @@ def trial_blocks(n_trials: int, per_block: int) -> list[range]:
 
 
 COHORT_TASKS_MAX = 250
-"""Most tasks (and checkpoint files) of a cohort-engine run: past 25,000 trials a task takes
-several of the engine's 100-trial blocks, so that a checkpoint is not dearer than the trials in
-it (a one-year book simulates 100 trials in about 5 ms; writing a file takes 1-3 ms)."""
+"""Most tasks (and checkpoint files) of a cohort-engine run on local workers: past 25,000
+trials a task takes several of the engine's 100-trial blocks, so that handling and saving a
+task's results does not cost more than simulating it (a one-year book simulates 100 trials
+in about 5 ms, its checkpoint took 2-6 ms of the main process to write)."""
 
 
 def trials_per_block(scenario: ExperienceInputs) -> int:
-    """The block size of a run: the scenario's, or for the cohort engine a multiple of its own
-    block (:data:`COHORT_TASKS_MAX`). It depends on the scenario only, so that a run resumes
-    with any number of workers; results never depend on it."""
+    """The block size of a run: the scenario's; for the cohort engine, the smallest multiple of
+    its 100-trial block that gives at most :data:`COHORT_TASKS_MAX` tasks on local workers (a
+    dask cluster may have more workers than that), else its block. It depends on the scenario
+    only, so that a run resumes with any number of workers; results never depend on it."""
     if resolve_engine(scenario)[0] == "cohort":
+        if scenario.run.backend != "local":
+            return COHORT_TRIALS_PER_BLOCK
         engine_blocks = -(-scenario.run.trials // COHORT_TRIALS_PER_BLOCK)
         return COHORT_TRIALS_PER_BLOCK * -(-engine_blocks // COHORT_TASKS_MAX)
     return scenario.run.trials_per_block
@@ -150,6 +154,8 @@ def simulate_block(scenario: ExperienceInputs, trials: range) -> ExperienceBlock
     cuts = [trials.start, trials.stop]
     if name == "cohort":
         step = COHORT_TRIALS_PER_BLOCK
+        if trials.start % step and trials.start // step != (trials.stop - 1) // step:
+            raise ValueError(f"{trials} spans cohort blocks of {step} trials without starting one")
         cuts[1:1] = range((trials.start // step + 1) * step, trials.stop, step)
     parts = [_with_history(lambda scenarios, t: [run_engine(scenarios[0], t)], [scenario], range(a, b))[0]
              for a, b in zip(cuts, cuts[1:])]

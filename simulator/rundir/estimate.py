@@ -57,7 +57,7 @@ def estimate(scenario: Scenario, jobs: int, settlement_outputs: int) -> Estimate
     measures = 0 if scenario.quality is None else len(scenario.quality.measures)
     cells = variants * trials * segments
     settlement = 8 * cells * (years * (settlement_outputs + max(measures, 1)) + 1)
-    block = per_trial * trials_per_block(scenario)  # the engine's, for the cohort engine
+    block = per_trial * trials_per_block(scenario)  # a task's trials
     workers = jobs if jobs > 1 and scenario.run.backend == "local" else 0
     worker = WORKER_BASE_BYTES + MEMBER_STATE_BYTES * max(s.members for s in scenario.segments.values()) \
         + 2 * block

@@ -253,9 +253,11 @@ class RunFolder:
         extra = {"__run_key__": np.array(self._key_sha256()), "__sha256__": np.array(_block_sha256(block)),
                  "__trials__": np.array([] if trials is None else [trials.start, trials.stop])}
         (self.partial / BLOCKS).mkdir(exist_ok=True)
-        data = io.BytesIO()  # the zip built in memory, then written at once: the same bytes, and
-        np.savez(data, **block, **extra)  # a third of the time of its many small writes to a file
-        # Not flushed to disk: a block torn by a crash fails its checksum and is simulated again.
+        # The zip is built in memory and written at once (the same bytes in a third of the time
+        # of its many small writes to a file), and not flushed to disk: a block that a crash
+        # left torn fails its checksum and is simulated again.
+        data = io.BytesIO()
+        np.savez(data, **block, **extra)
         write_bytes(self.partial / BLOCKS, f"block-{index:06d}.npz", data.getvalue(), durable=False)
 
     # -- finishing -----------------------------------------------------------------

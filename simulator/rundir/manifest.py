@@ -34,7 +34,9 @@ NESTED_FOLDERS = {"settlements", "sweeps", "capital"}
 """Hold results folders of their own (``vbcsim settle``, ``sweep``, ``capital``)."""
 BOOKKEEPING = {MANIFEST, KEY_FILE, LOCK_FILE}
 TEMPORARY = re.compile(r"^\..+\.tmp$")
-BLOCK_FILE = re.compile(r"^(block-\d{6}\.npz|\.block-\d{6}\.npz\.tmp)$")
+BLOCK_FILE = re.compile(r"^(block-\d{6}\.npz|\.block-\d{6}\.npz(\.\d+\.\d+)?\.tmp)$")
+"""A checkpoint block, or one being written (named as :func:`simulator.core.files.replace_file`
+names its temporary file), which a kill can leave behind."""
 _HASH_LINE = re.compile(r'\n "manifest_sha256": "([0-9a-f]{64})"\n}\n\Z')
 _ZERO = "0" * 64
 _CHUNK = 1 << 20

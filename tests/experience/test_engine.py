@@ -7,6 +7,7 @@ import pytest
 import xarray as xr
 
 from conftest import CrashingFolder, small_dict, small_scenario
+from simulator.core.files import replace_file
 from simulator.experience import engine
 from simulator.experience.engine import simulate_experience, trial_blocks, trials_per_block
 from simulator.core.errors import RunError
@@ -35,18 +36,40 @@ def test_results_do_not_depend_on_the_block_size():
     assert_identical(a, b)
 
 
-def test_a_cohort_task_of_several_engine_blocks_gives_their_numbers(tmp_path, monkeypatch):
-    scenario = small_scenario(trials=450).with_run(engine="cohort")
+@pytest.mark.parametrize("base_years", [0, 2])
+def test_a_cohort_task_of_several_engine_blocks_gives_their_numbers(tmp_path, monkeypatch, base_years):
+    data = small_dict(trials=450)
+    data["run"]["engine"] = "cohort"
+    data["term"]["base_years"] = base_years
+    scenario = scenario_from_dict(data)
     assert [trials_per_block(scenario.with_run(trials=n)) for n in (25_000, 25_001, 200_000)] \
         == [100, 200, 800]
     alone = simulate_experience(scenario)  # five tasks of one engine block each
     monkeypatch.setattr(engine, "COHORT_TASKS_MAX", 2)
-    folder = RunFolder(tmp_path / "run", {"scenario_sha256": "a"})
-    grouped = simulate_experience(scenario, jobs=2, store=folder)  # 300 and 150 trials
+    crashed = CrashingFolder(tmp_path / "run", {"test": 1})
+    crashed.limit = 1
+    with pytest.raises(KeyboardInterrupt):
+        simulate_experience(scenario, store=crashed)  # trials 0-299 done, then killed
+    crashed.release()
+    folder = RunFolder(tmp_path / "run", {"test": 1})
+    grouped = simulate_experience(scenario, jobs=2, store=folder)  # 150 trials more
+    assert folder.resumed_blocks == 1
     assert sorted(p.name for p in (folder.partial / "blocks").iterdir()) \
         == ["block-000000.npz", "block-000001.npz"]
     assert_identical(alone, grouped)
     folder.release()
+    with pytest.raises(ValueError, match="spans cohort blocks"):
+        engine.simulate_block(scenario, range(50, 150))
+
+
+def test_force_discards_a_partial_run_whose_block_a_kill_left_half_written(tmp_path):
+    old = RunFolder(tmp_path / "run", {"scenario_sha256": "a"})
+    old.finished([range(0, 2)])
+    writing = replace_file(old.partial / "blocks", "block-000000.npz")
+    writing.__enter__().write_bytes(b"PK")  # and killed: the temporary file stays
+    old.release()
+    RunFolder(tmp_path / "run", {"scenario_sha256": "b"}, force=True).release()
+    assert not (tmp_path / "run.partial" / "blocks").exists()
 
 
 def test_a_shorter_run_is_a_prefix_of_a_longer_one():
