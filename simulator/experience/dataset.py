@@ -130,12 +130,17 @@ def prepare_dataset() -> None:
     xr.Dataset({"x": ("x", np.zeros(1))}) * 1
 
 
+def concatenate(blocks: list[ExperienceBlock]) -> ExperienceBlock:
+    """Blocks of consecutive trials (in trial order) as one block."""
+    return {name: np.concatenate([b[name] for b in blocks]) for name in blocks[0]}
+
+
 def experience_dataset(blocks: list[ExperienceBlock], scenario: ExperienceInputs,
                        first_trial: int = 0) -> xr.Dataset:
     """Concatenate blocks (in trial order) into a labelled dataset."""
     import xarray as xr  # not needed by the workers that fill blocks
 
-    data = {name: np.concatenate([b[name] for b in blocks]) for name in VARIABLES}
+    data = concatenate(blocks)
     n = len(data["member_months"])
     coords = {
         "trial": np.arange(first_trial, first_trial + n),
@@ -156,8 +161,7 @@ def experience_dataset(blocks: list[ExperienceBlock], scenario: ExperienceInputs
     if scenario.term.base_years:
         b = scenario.term.base_years
         coords["base_year"] = list(range(scenario.term.first_year - b, scenario.term.first_year))
-        variables |= {name: (v.dims, np.concatenate([blk[name] for blk in blocks]),
-                             {"units": v.units, "description": v.description})
+        variables |= {name: (v.dims, data[name], {"units": v.units, "description": v.description})
                       for name, (_, v) in HISTORY_VARIABLES.items()}
     ds = xr.Dataset(variables | baseline_variables(scenario), coords=coords)
     with np.errstate(invalid="ignore", divide="ignore"):

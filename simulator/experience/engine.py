@@ -19,10 +19,8 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-
 from . import workers
-from .dataset import ExperienceBlock, experience_dataset, prepare_dataset
+from .dataset import ExperienceBlock, concatenate, experience_dataset, prepare_dataset
 from .programs import ProgramPlan, program_plan, remember_plan
 from .streams import COHORT_TRIALS_PER_BLOCK
 from ..core.errors import RunError
@@ -159,7 +157,7 @@ def simulate_block(scenario: ExperienceInputs, trials: range) -> ExperienceBlock
         cuts[1:1] = range((trials.start // step + 1) * step, trials.stop, step)
     parts = [_with_history(lambda scenarios, t: [run_engine(scenarios[0], t)], [scenario], range(a, b))[0]
              for a, b in zip(cuts, cuts[1:])]
-    return parts[0] if len(parts) == 1 else {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return parts[0] if len(parts) == 1 else concatenate(parts)
 
 
 def simulate_configuration_blocks(scenarios: Sequence[ExperienceInputs], trials: range
