@@ -74,19 +74,32 @@ COHORT_TASKS_MAX = 250
 trials a task takes several of the engine's 100-trial blocks, so that handling and saving a
 task's results does not cost more than simulating it (a one-year book simulates 100 trials
 in about 5 ms, its checkpoint took 2-6 ms of the main process to write)."""
+COHORT_TASK_MEMBER_YEARS = 50_000_000
+"""Member-years a cohort task takes at least, when the run has blocks enough: the process pool
+costs about a millisecond a task (a one-year book of 100,000 members, 20,000 trials on two
+workers: 0.52 s in tasks of 100 trials, 0.44 s in tasks of 1,000), and its engine simulates
+100 trials of that book, 10 M member-years, in about 4 ms. A task of 100 reference trials
+(91 M member-years) takes a quarter of a second and stays alone."""
+COHORT_TASKS_MIN = 32
+"""Fewest tasks :data:`COHORT_TASK_MEMBER_YEARS` may leave a run of that many engine blocks or
+more: enough to keep the workers of a large machine busy to the end."""
 
 
 def trials_per_block(scenario: ExperienceInputs) -> int:
-    """The block size of a run: the scenario's; for the cohort engine, the smallest multiple of
-    its 100-trial block that gives at most :data:`COHORT_TASKS_MAX` tasks on local workers (a
-    dask cluster may have more workers than that), else its block. It depends on the scenario
+    """The block size of a run: the scenario's; for the cohort engine on local workers, the
+    fewest of its 100-trial blocks that hold :data:`COHORT_TASK_MEMBER_YEARS` (leaving at least
+    :data:`COHORT_TASKS_MIN` tasks) and give at most :data:`COHORT_TASKS_MAX` tasks; on a dask
+    cluster, which may have more workers than that, its block. It depends on the scenario
     only, so that a run resumes with any number of workers; results never depend on it."""
-    if resolve_engine(scenario)[0] == "cohort":
-        if scenario.run.backend != "local":
-            return COHORT_TRIALS_PER_BLOCK
-        engine_blocks = -(-scenario.run.trials // COHORT_TRIALS_PER_BLOCK)
-        return COHORT_TRIALS_PER_BLOCK * -(-engine_blocks // COHORT_TASKS_MAX)
-    return scenario.run.trials_per_block
+    if resolve_engine(scenario)[0] != "cohort":
+        return scenario.run.trials_per_block
+    if scenario.run.backend != "local":
+        return COHORT_TRIALS_PER_BLOCK
+    engine_blocks = -(-scenario.run.trials // COHORT_TRIALS_PER_BLOCK)
+    for_count = -(-engine_blocks // COHORT_TASKS_MAX)
+    for_work = min(-(-COHORT_TASK_MEMBER_YEARS // member_years(scenario, COHORT_TRIALS_PER_BLOCK)),
+                   max(engine_blocks // COHORT_TASKS_MIN, 1))
+    return COHORT_TRIALS_PER_BLOCK * max(for_count, for_work)
 
 
 def member_years(scenario: ExperienceInputs, n_trials: int) -> int:

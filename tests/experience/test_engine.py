@@ -42,8 +42,13 @@ def test_a_cohort_task_of_several_engine_blocks_gives_their_numbers(tmp_path, mo
     data["run"]["engine"] = "cohort"
     data["term"]["base_years"] = base_years
     scenario = scenario_from_dict(data)
+    block_work = engine.member_years(scenario, 100)
+    monkeypatch.setattr(engine, "COHORT_TASK_MEMBER_YEARS", block_work)  # a block is work enough
     assert [trials_per_block(scenario.with_run(trials=n)) for n in (25_000, 25_001, 200_000)] \
-        == [100, 200, 800]
+        == [100, 200, 800]  # at most 250 tasks
+    monkeypatch.setattr(engine, "COHORT_TASK_MEMBER_YEARS", 3 * block_work)
+    assert [trials_per_block(scenario.with_run(trials=n)) for n in (3_100, 6_400, 9_600, 25_001, 200_000)] \
+        == [100, 200, 300, 300, 800]  # three blocks a task, leaving at least 32 tasks
     alone = simulate_experience(scenario)  # five tasks of one engine block each
     monkeypatch.setattr(engine, "COHORT_TASKS_MAX", 2)
     crashed = CrashingFolder(tmp_path / "run", {"test": 1})
