@@ -118,7 +118,7 @@ def _run_rows(scenario, manifest: dict[str, Any]) -> list[list[Any]]:
     rows = [["scenario", scenario.name], ["scenario file", manifest["scenario"].get("file", "")],
             ["scenario sha256", manifest["scenario"]["sha256"]], ["seed", manifest["seed"]],
             ["trials", manifest["trials"]], ["engine", manifest.get("engine", "")],
-            ["trials per block", manifest.get("trials_per_block", "")],
+            ["trials per task", manifest.get("trials_per_block", "")],
             ["discount rate (% a year)", scenario.valuation.discount_rate_pct],
             ["created (UTC)", manifest["created_utc"]], ["command", manifest.get("command", "")],
             ["platform", manifest.get("platform", "")], ["processor", _processor(manifest)]]
