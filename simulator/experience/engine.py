@@ -79,7 +79,7 @@ COHORT_TASK_MEMBER_YEARS = 50_000_000
 costs about a millisecond a task (a one-year book of 100,000 members, 20,000 trials on two
 workers: 0.52 s in tasks of 100 trials, 0.44 s in tasks of 1,000), and its engine simulates
 100 trials of that book, 10 M member-years, in about 4 ms. A task of 100 reference trials
-(91 M member-years) takes a quarter of a second and stays alone."""
+(130 M member-years, base years included) takes a quarter of a second and stays alone."""
 COHORT_TASKS_MIN = 32
 """Fewest tasks :data:`COHORT_TASK_MEMBER_YEARS` may leave a run of that many engine blocks or
 more: enough to keep the workers of a large machine busy to the end."""
