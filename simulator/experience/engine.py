@@ -2,8 +2,9 @@
 
 An engine is a function ``(scenario, trials: range) -> ExperienceBlock``.
 Trials are cut into blocks of ``run.trials_per_block`` (the cohort engine, which
-simulates a block's trials together, uses its own fixed block size, and past 25,000
-trials groups several of its blocks into one task); blocks are
+simulates a block's trials together, uses its own fixed block size, and on local workers
+groups several of its blocks into one task when they are light or many,
+:func:`trials_per_block`); blocks are
 independent tasks, run on local worker processes (:mod:`.workers`) or on a
 dask.distributed cluster, and handed as they finish to an optional
 checkpoint store, so an interrupted run loses at most the blocks in flight.
