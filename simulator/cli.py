@@ -507,6 +507,17 @@ def _sigterm_as_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt  # a terminated run stops like Ctrl-C: checkpoints kept, workers ended
 
 
+def _raised_by_interrupt(err: BaseException) -> bool:
+    """Whether ``err`` was raised while a Ctrl-C (or SIGTERM) was being handled: the run was
+    interrupted, and what failed was cleaning up after it."""
+    context = err.__context__
+    while context is not None:
+        if isinstance(context, KeyboardInterrupt):
+            return True
+        context = context.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt) \
@@ -527,6 +538,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - a bug or an unforeseen input: one line, not a traceback
         if args.debug:
             raise
+        if _raised_by_interrupt(err):  # e.g. a checkpoint's zip closed mid-write by Ctrl-C
+            print("\ninterrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
         print(f"vbcsim: error: {type(err).__name__}: {err} (run with --debug for the traceback, "
               "and please report it)", file=sys.stderr)
         return EXIT_INTERNAL

@@ -76,6 +76,19 @@ def test_an_unforeseen_error_is_one_line_with_a_pointer_to_debug(tmp_path, scena
     assert err.count("\n") == 1 and "ZeroDivisionError: a bug" in err and "--debug" in err
 
 
+def test_an_error_while_an_interrupt_is_handled_is_the_interrupt(tmp_path, scenario_file, monkeypatch, capsys):
+    """Ctrl-C in the middle of writing a checkpoint's zip makes zipfile raise a ValueError as
+    it closes: the run was interrupted (exit 130, resumable), not broken."""
+    def interrupted_mid_write(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise ValueError("Can't close the ZIP file while there is an open writing handle on it")
+    monkeypatch.setattr(engine_module, "engine", lambda name: interrupted_mid_write)
+    assert run(scenario_file, tmp_path / "r") == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+
+
 def test_an_unreachable_scheduler_is_one_line(tmp_path, scenario_file, monkeypatch, capsys):
     pytest.importorskip("distributed")
     monkeypatch.setattr(engine_module, "CONNECT_TIMEOUT_S", 2)
