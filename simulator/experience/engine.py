@@ -207,24 +207,24 @@ def simulate_configurations(scenarios: Sequence[ExperienceInputs], jobs: int = 1
     first = scenarios[0]
     blocks = trial_blocks(first.run.trials, COHORT_TRIALS_PER_BLOCK)
     plans = [program_plan(sc) for sc in scenarios]  # once, here
-    tasks = [(scenarios, i, r, plans) for i, r in enumerate(blocks)]
+    tasks = list(enumerate(blocks))
     if jobs == 1 or len(tasks) <= 1:
-        done = dict(_configuration_blocks(*task) for task in tasks)
+        done = dict(_configuration_blocks(scenarios, plans, *task) for task in tasks)
     else:
-        done = dict(workers.run_unordered(_configuration_blocks, tasks, jobs,
+        done = dict(workers.run_unordered(_configuration_blocks, tasks, jobs, shared=(scenarios, plans),
                                           warm=functools.partial(engine, "cohort")))
     return [experience_dataset([done[i][c] for i in range(len(blocks))], sc)
             for c, sc in enumerate(scenarios)]
 
 
-def _configuration_blocks(scenarios: Sequence[ExperienceInputs], index: int, trials: range,
-                          plans: Sequence[ProgramPlan | None]) -> tuple[int, list[ExperienceBlock]]:
+def _configuration_blocks(scenarios: Sequence[ExperienceInputs], plans: Sequence[ProgramPlan | None],
+                          index: int, trials: range) -> tuple[int, list[ExperienceBlock]]:
     for sc, plan in zip(scenarios, plans):
         remember_plan(sc, plan)
     return index, simulate_configuration_blocks(scenarios, trials)
 
 
-def _one_block(scenario: ExperienceInputs, index: int, trials: range, plan: ProgramPlan | None = None
+def _one_block(scenario: ExperienceInputs, plan: ProgramPlan | None, index: int, trials: range
                ) -> tuple[int, ExperienceBlock]:
     remember_plan(scenario, plan)  # computed once, in the main process
     return index, simulate_block(scenario, trials)
@@ -257,7 +257,7 @@ def start_early(scenario: ExperienceInputs, jobs: int) -> None:
         return
     plan = program_plan(scenario)
     blocks = trial_blocks(scenario.run.trials, trials_per_block(scenario))
-    futures = workers.submit(_one_block, [(scenario, i, r, plan) for i, r in enumerate(blocks)])
+    futures = workers.submit(_one_block, list(enumerate(blocks)), shared=(scenario, plan))
     _early.update(scenario=scenario, jobs=jobs, futures=dict(enumerate(futures)))
 
 
@@ -282,13 +282,14 @@ def _run(scenario: ExperienceInputs, tasks: list[tuple[int, range]], jobs: int,
         return
     early = _take_early(scenario, jobs, tasks)
     if not early and (jobs == 1 or len(tasks) <= 1):
-        yield from (_one_block(scenario, i, r) for i, r in tasks)
+        yield from (_one_block(scenario, None, i, r) for i, r in tasks)
         return
     start_workers(scenario, jobs)  # they import the engine while this process runs the program model
     plan = program_plan(scenario)
-    calls = [(scenario, i, r, plan) for i, r in tasks if i not in early]
+    calls = [(i, r) for i, r in tasks if i not in early]
     yield from workers.run_unordered(_one_block, calls, jobs, warm=_engine_import(scenario),
-                                     meanwhile=prepare_dataset, submitted=early.values())
+                                     meanwhile=prepare_dataset, submitted=early.values(),
+                                     shared=(scenario, plan))
 
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
@@ -319,7 +320,7 @@ def _run_dask(scenario: ExperienceInputs, tasks: list[tuple[int, range]], jobs: 
             shared = client.scatter(scenario, broadcast=True)
             plan = program_plan(scenario)
             plan = None if plan is None else client.scatter(plan, broadcast=True)
-            futures = [client.submit(_one_block, shared, i, r, plan, key=f"vbcsim-block-{i}",
+            futures = [client.submit(_one_block, shared, plan, i, r, key=f"vbcsim-block-{i}",
                                      retries=DASK_RETRIES, pure=False) for i, r in tasks]
             for future in as_completed(futures):
                 yield future.result()

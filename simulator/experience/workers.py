@@ -1,39 +1,51 @@
-"""Local worker processes: forked from the run's own process where that is safe, else loky.
+"""Local worker processes: forked where that is safe, else loky.
 
-A forked worker starts in milliseconds and inherits every module the run has imported (the
-engine is imported before the fork), where
-a fresh interpreter (loky, joblib's default) spends most of a second importing numpy, numba
-and the engine again, which on a short run is longer than the simulation. So on Linux, when
-the process has no other thread (forking a threaded process can copy a held lock), the
-workers are forked once and kept for the process's later calls (a run's risk-source
-configurations reuse them). Elsewhere, or from a threaded process, joblib's loky pool runs
-the blocks. Which one runs never changes a result: every block's random streams are keyed
-by its trials.
+A forked worker starts in milliseconds and inherits every module imported before the fork,
+where a fresh interpreter (loky, joblib's default) spends most of a second importing numpy,
+numba and the engine again, which on a short run is longer than the simulation. So on Linux,
+when the process has no other thread (forking a threaded process can copy a held lock), the
+run forks one helper process and goes on at once (importing pandas and xarray, say); the
+helper imports the engine on the other core, forks the workers, which inherit it, and runs
+them as a standard ``ProcessPoolExecutor``. Calls go to the helper and results come back
+over two pipes. The helper and its workers are kept for the process's later calls (a run's
+risk-source configurations reuse them). Elsewhere, or from a threaded process, joblib's loky
+pool runs the blocks. Which one runs never changes a result: every block's random streams
+are keyed by its trials.
 
-A worker ignores Ctrl-C (the run handles it and ends the workers at once, keeping finished
-blocks), and exits within a moment when the process that started it is gone, even killed.
+The helper and its workers form a process group of their own: Ctrl-C reaches only the run,
+which ends the group at once (keeping finished blocks), and each of them exits within a
+moment when the run is gone, even killed. A call whose result cannot be pickled or
+unpickled fails alone; a worker or helper that dies, however it exits, fails every call in
+flight (``BrokenProcessPool``), so no wait is ever left without an end.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
+import itertools
 import multiprocessing
 import os
+import pickle
+import queue
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool, _RemoteTraceback
+from multiprocessing.connection import Connection
 from typing import Any
 
 from ..core.errors import RunError
 
 PARENT_POLL_S = 0.5
+STOP_WAIT_S = 5.0
 _watched: set[int] = set()
 _pool: dict[str, Any] = {}
-"""The forked pool of this process: ``executor``, ``jobs``, ``pid`` (a forked child does not
+"""The forked pool of this process: ``helper``, ``jobs``, ``pid`` (a forked child does not
 inherit its parent's pool)."""
 
 
@@ -48,49 +60,46 @@ def forked(jobs: int) -> bool:
 
 
 def start(jobs: int, warm: Callable[[], object] | None = None) -> bool:
-    """Fork ``jobs`` workers now, after running ``warm`` (e.g. importing the engine) here, so
-    that they inherit its result; False if this process cannot fork them safely."""
+    """Start ``jobs`` forked workers, returning at once: a helper process runs ``warm`` (e.g.
+    importing the engine) and forks them, so that they inherit its result; False if this
+    process cannot fork them safely."""
     if forked(jobs):
         return True
     if not can_fork():  # (this includes a process whose pool, of another size, still runs)
         return False
-    if warm is not None:
-        warm()
-    executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_init_worker, initargs=(os.getpid(),))
-    executor.submit(int)  # a forking pool launches all its workers at the first task
-    _pool.update(executor=executor, jobs=jobs, pid=os.getpid())
+    _pool.update(helper=_Helper(jobs, warm), jobs=jobs, pid=os.getpid())
     return True
 
 
-def submit(fn: Callable[..., Any], calls: Iterable[tuple]) -> list[Future]:
-    """``fn(*args)`` for each ``args`` of ``calls`` on this process's forked workers (started)."""
-    return [_pool["executor"].submit(fn, *args) for args in calls]
+def submit(fn: Callable[..., Any], calls: Iterable[tuple], shared: tuple = ()) -> list[Future]:
+    """``fn(*shared, *args)`` for each ``args`` of ``calls`` on this process's forked workers
+    (started); ``shared`` is sent to them once, not with every call."""
+    return _pool["helper"].submit(fn, shared, list(calls))
 
 
 def run_unordered(fn: Callable[..., Any], calls: Iterable[tuple], jobs: int,
                   warm: Callable[[], object] | None = None,
                   meanwhile: Callable[[], object] | None = None,
-                  submitted: Iterable[Future] = ()) -> Iterator[Any]:
-    """``fn(*args)`` for each ``args`` of ``calls`` on ``jobs`` workers, and the results of
-    ``submitted`` (:func:`submit` earlier), yielded as they finish; ``meanwhile`` runs here
+                  submitted: Iterable[Future] = (), shared: tuple = ()) -> Iterator[Any]:
+    """``fn(*shared, *args)`` for each ``args`` of ``calls`` on ``jobs`` workers, and the results
+    of ``submitted`` (:func:`submit` earlier), yielded as they finish; ``meanwhile`` runs here
     once they are under way (work this process would do later anyway).
 
     On an interruption or an error the workers are ended at once (their blocks in flight are
     lost, finished ones were yielded)."""
     submitted = set(submitted)
     if not start(jobs, warm):
-        yield from _loky(fn, calls, jobs)
+        yield from _loky(fn, calls, jobs, shared)
         return
-    futures = submitted | set(submit(fn, calls))
     try:
+        futures = submitted | set(submit(fn, calls, shared))
         if meanwhile is not None:
             meanwhile()
         for future in as_completed(futures):  # one waiter on all of them, not one per result
             yield future.result()
-    except BrokenProcessPool:
+    except BrokenProcessPool as err:
         stop()
-        raise RunError("a worker process died (out of memory, or killed); finished blocks are "
+        raise RunError(f"a worker process died or failed ({_reason(err)}); finished blocks are "
                        "kept: run the same command again to resume") from None
     except BaseException:
         stop()
@@ -102,35 +111,287 @@ def stop() -> None:
     if _pool.get("pid") != os.getpid():
         _pool.clear()
         return
-    executor = _pool.pop("executor")
+    helper = _pool.pop("helper")
     _pool.clear()
-    processes = list((getattr(executor, "_processes", None) or {}).values())
-    manager = getattr(executor, "_executor_manager_thread", None)
-    executor.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        if process.is_alive():
-            process.terminate()
-    for process in processes:
-        process.join(timeout=5)
-    if manager is not None:  # let it close its pipes before the interpreter's exit wakes it
-        manager.join(timeout=5)  # (CPython 3.11 races the two: "Bad file descriptor" on exit)
+    helper.stop()
 
 
-atexit.register(stop)
+class _Call(Future):
+    """A call handed to the helper: cancelling it here tells the helper to drop it."""
+
+    def __init__(self, helper: _Helper, index: int) -> None:
+        super().__init__()
+        self._helper, self._index = helper, index
+
+    def cancel(self) -> bool:
+        if not super().cancel():
+            return False
+        self.set_running_or_notify_cancel()  # what an executor does: waiters see it done
+        self._helper.drop(self._index)
+        return True
 
 
-def _init_worker(parent_pid: int) -> None:
+class _Helper:
+    """This process's side of the helper: calls out on one pipe, a thread sending them (so
+    that a full pipe never blocks the run), a thread settling each call's future from the
+    results coming back on the other pipe."""
+
+    def __init__(self, jobs: int, warm: Callable[[], object] | None) -> None:
+        context = multiprocessing.get_context("fork")
+        calls_in, self._calls = context.Pipe(duplex=False)
+        self._results, results_out = context.Pipe(duplex=False)
+        self._process = context.Process(target=_serve, name="vbcsim-workers", args=(
+            jobs, warm, os.getpid(), calls_in, results_out, (self._calls, self._results)))
+        self._process.start()
+        _own_group(self._process.pid)  # the helper does the same: whichever comes first
+        calls_in.close()
+        results_out.close()
+        _stop_at_exit()
+        self._futures: dict[int, _Call] = {}
+        self._numbers = itertools.count()
+        self._lock = threading.Lock()
+        self._broken: BaseException | None = None
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._send, name="vbcsim-calls", daemon=True),
+                         threading.Thread(target=self._read, name="vbcsim-results", daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[..., Any], shared: tuple, calls: list[tuple]) -> list[Future]:
+        message = pickle.dumps((fn, shared, calls), pickle.HIGHEST_PROTOCOL)  # errors raise here
+        with self._lock:
+            futures = [_Call(self, next(self._numbers)) for _ in calls]
+            broken = self._broken
+            if broken is None:
+                self._futures.update((f._index, f) for f in futures)
+        if broken is not None:
+            for future in futures:
+                _settle(future, error=broken)
+        elif futures:
+            self._outbox.put(("calls", futures[0]._index, len(futures), message))
+        return futures
+
+    def drop(self, index: int) -> None:
+        with self._lock:
+            self._futures.pop(index, None)
+        self._outbox.put(("drop", index, 1, b""))
+
+    def stop(self) -> None:
+        self._outbox.put(None)
+        _end_group(self._process)
+        for thread in self._threads:
+            thread.join(STOP_WAIT_S)
+        self._fail_pending(BrokenProcessPool("the workers were stopped"))
+
+    def _send(self) -> None:
+        try:
+            while (message := self._outbox.get()) is not None:
+                kind, first, count, payload = message
+                self._calls.send((kind, first, count))
+                if payload:
+                    self._calls.send_bytes(payload)
+        except OSError:  # the helper is gone: the results thread fails the calls
+            pass
+        finally:
+            self._calls.close()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                try:
+                    index, outcome = self._results.recv()
+                except (EOFError, OSError):
+                    return
+                with self._lock:
+                    future = self._futures.pop(index, None) if index >= 0 else None
+                if index < 0:  # the helper could not start: its error fails every call
+                    self._fail_pending(_outcome_error(outcome))
+                elif future is not None:
+                    _settle_outcome(future, outcome)
+        finally:
+            self._results.close()
+            self._fail_pending(BrokenProcessPool("the process running the workers ended"))
+
+    def _fail_pending(self, error: BaseException) -> None:
+        with self._lock:
+            self._broken = self._broken or error
+            pending, self._futures = list(self._futures.values()), {}
+        for future in pending:
+            _settle(future, error=self._broken)
+
+
+def _reason(error: BrokenProcessPool) -> str:
+    """What broke the pool in one line: the last line of the error that did, when it came
+    from another process (e.g. a result that could not be unpickled), else its message."""
+    cause = error.__cause__
+    lines = str(cause).strip(" \n'").splitlines() if isinstance(cause, _RemoteTraceback) else []
+    return (lines[-1] if lines else str(error)).rstrip(".")
+
+
+def _settle(future: Future, result: Any = None, error: BaseException | None = None) -> None:
+    try:
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+    except InvalidStateError:  # cancelled meanwhile
+        pass
+
+
+def _settle_outcome(future: Future, outcome: bytes) -> None:
+    """Settle ``future`` with a pickled outcome, or with the error of unpickling it."""
+    try:
+        ok, value, remote = pickle.loads(outcome)
+    except Exception as err:  # a result that cannot be rebuilt here fails its call alone
+        ok, value, remote = False, RuntimeError(
+            f"a worker's result could not be unpickled: {type(err).__name__}: {err}"), ""
+    if not ok and remote:
+        value.__cause__ = _RemoteTraceback(remote)
+    _settle(future, *((value, None) if ok else (None, value)))
+
+
+def _outcome_error(outcome: bytes) -> BaseException:
+    try:
+        _, error, remote = pickle.loads(outcome)
+    except Exception as err:
+        return RuntimeError(f"the worker processes could not start: {type(err).__name__}: {err}")
+    error.__cause__ = _RemoteTraceback(remote) if remote else None
+    return error
+
+
+# -- the helper process ----------------------------------------------------------------------
+def _serve(jobs: int, warm: Callable[[], object] | None, run_pid: int, calls: Connection,
+           results: Connection, run_ends: Sequence[Connection]) -> None:
+    """The helper: import what the workers need, fork them, then hand them each call that
+    comes in and send back each outcome, until the run stops it or is gone (``run_ends``:
+    the run's ends of the pipes, which this process closes so that it sees the run close
+    its own)."""
+    _own_group(0)
+    for end in run_ends:
+        end.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run handles Ctrl-C and ends us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _pool.clear()
+    try:
+        if warm is not None:
+            warm()
+        executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                       initializer=_init_worker, initargs=(run_pid, calls, results))
+        executor.submit(int)  # a forking pool launches all its workers at the first task
+    except BaseException as err:  # reported as itself: the run raises it
+        try:
+            results.send((-1, _pickled(False, err, "".join(traceback.format_exception(err)))))
+        finally:
+            os._exit(1)
+    outbox: queue.SimpleQueue = queue.SimpleQueue()
+    threading.Thread(target=_send_outcomes, args=(outbox, results), daemon=True).start()
+    watch_parent(run_pid)
+    running: dict[int, Future] = {}
+    try:
+        while True:
+            kind, first, count = calls.recv()
+            if kind == "drop":
+                future = running.pop(first, None)
+                if future is not None:
+                    future.cancel()
+                continue
+            payload = calls.recv_bytes()
+            index = first
+            try:
+                fn, shared, args = pickle.loads(payload)
+                for index, arg in enumerate(args, first):
+                    running[index] = future = executor.submit(fn, *shared, *arg)
+                    future.add_done_callback(functools.partial(_report, index, outbox, running))
+            except Exception as err:  # calls that cannot be unpickled here, or a broken pool
+                failed = _pickled(False, err, "".join(traceback.format_exception(err)))
+                for rest in range(index, first + count):  # those not handed to the pool
+                    outbox.put((rest, failed))
+    except (EOFError, OSError):  # the run stopped us, or is gone
+        pass
+    finally:
+        for process in list((getattr(executor, "_processes", None) or {}).values()):
+            process.kill()
+        os._exit(0)
+
+
+def _report(index: int, outbox: queue.SimpleQueue, running: dict[int, Future], future: Future) -> None:
+    """Queue the outcome of call ``index`` for the run (a done-callback of its future)."""
+    running.pop(index, None)
+    if future.cancelled():
+        return
+    error = future.exception()
+    if error is None:
+        try:
+            outbox.put((index, pickle.dumps((True, future.result(), ""), pickle.HIGHEST_PROTOCOL)))
+            return
+        except Exception as err:  # a result that cannot be pickled fails its call alone
+            error = err
+    cause = error.__cause__
+    outbox.put((index, _pickled(False, error, str(cause) if isinstance(cause, _RemoteTraceback) else "")))
+
+
+def _pickled(ok: bool, error: BaseException, remote: str) -> bytes:
+    """An error as the run receives it, or a description of it when it cannot be pickled."""
+    try:
+        return pickle.dumps((ok, error, remote), pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return pickle.dumps((ok, RuntimeError(f"{type(error).__name__}: {error}"), remote))
+
+
+def _send_outcomes(outbox: queue.SimpleQueue, results: Connection) -> None:
+    try:
+        while True:
+            results.send(outbox.get())
+    except OSError:  # the run is gone
+        os._exit(1)
+
+
+def _own_group(pid: int) -> None:
+    """Make ``pid`` (0: this process) the leader of a process group of its own."""
+    try:
+        os.setpgid(pid, 0)
+    except OSError:  # gone already, or (the helper itself) done by the run first
+        pass
+
+
+def _end_group(process: multiprocessing.Process) -> None:
+    """End the helper and every worker it forked, at once, and reap the helper."""
+    try:
+        if os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, signal.SIGKILL)
+    except OSError:  # gone already
+        pass
+    process.join(STOP_WAIT_S)
+    if process.is_alive():
+        process.kill()
+        process.join(STOP_WAIT_S)
+
+
+@functools.cache
+def _stop_at_exit() -> None:
+    """End the workers at exit: registered after multiprocessing's own exit function, which
+    waits for child processes, so that it runs before it."""
+    atexit.register(stop)
+
+
+def _init_worker(run_pid: int, *inherited: Connection) -> None:
+    """A worker's start: the helper's pipes closed (so that the run sees the helper's end),
+    signals as the run wants them, and the run watched."""
+    for end in inherited:
+        end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the run handles Ctrl-C and ends us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)   # not the run's Ctrl-C handler
     _pool.clear()
-    watch_parent(parent_pid)
+    _watched.clear()
+    watch_parent(run_pid)
 
 
-def _loky(fn: Callable[..., Any], calls: Iterable[tuple], jobs: int) -> Iterator[Any]:
+def _loky(fn: Callable[..., Any], calls: Iterable[tuple], jobs: int, shared: tuple) -> Iterator[Any]:
     import joblib
 
     parallel = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
-    yield from parallel(joblib.delayed(_watched_call)(fn, os.getpid(), *args) for args in calls)
+    yield from parallel(joblib.delayed(_watched_call)(fn, os.getpid(), *shared, *args)
+                        for args in calls)
 
 
 def _watched_call(fn: Callable[..., Any], parent_pid: int, *args: Any) -> Any:

@@ -50,6 +50,65 @@ def wait_gone(processes) -> list[psutil.Process]:
     return alive
 
 
+PRELUDE = """
+import time
+import psutil
+from simulator.experience import workers
+
+
+def forks():  # the processes forked from this one (the helper, the workers), wherever they went
+    me = psutil.Process()
+    return [p for p in psutil.process_iter()
+            if p.pid != me.pid and _cmdline(p) == me.cmdline() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def _cmdline(process):
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return None
+
+
+def gone(processes, wait_s=30):
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if all(not p.is_running() or p.status() == psutil.STATUS_ZOMBIE for p in processes):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _refuse():
+    raise ValueError("cannot rebuild")
+
+
+class Unloadable:
+    def __reduce__(self):
+        return _refuse, ()
+
+
+def outcome(fn, n, calls=None, **options):
+    # the results of fn on n calls, or the error that ended them (and the workers)
+    try:
+        return sorted(workers.run_unordered(fn, calls or [(i,) for i in range(n)], 2, **options))
+    except Exception as err:
+        return f"{type(err).__name__} {err}"
+
+
+def settled(futures):
+    return [f.result(timeout=30) for f in futures] and True
+"""
+
+
+def run_script(body: str) -> list[str]:
+    """The lines a script prints, run in a fresh process (no other thread: workers fork)."""
+    tests = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", PRELUDE + body], capture_output=True, text=True,
+                         timeout=4 * WAIT_S, env=os.environ | {"PYTHONPATH": tests})
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process tree checks on Linux")
 def test_workers_exit_when_the_run_is_killed(tmp_path):
     proc, workers = start_run(tmp_path)
@@ -130,7 +189,7 @@ class Resumed:
         self.saved = []
 
     def finished(self, ranges):
-        return {i: engine._one_block(scenario, i, ranges[i])[1] for i in (0, 1)}
+        return {i: engine._one_block(scenario, None, i, ranges[i])[1] for i in (0, 1)}
 
     def save(self, index, block):
         self.saved.append(index)
@@ -167,11 +226,11 @@ assert workers.start(2)
 early = workers.submit(abs, [(-i,) for i in range(5)])
 got = list(workers.run_unordered(abs, [(-i,) for i in range(5, 2000)], 2, submitted=early))
 print(sorted(got) == list(range(2000)), workers._pool.get("pid") == os.getpid())
-processes = list(workers._pool["executor"]._processes.values())
+processes = forks()
 try:
     list(workers.run_unordered(int, [("1",), ("x",), ("2",)], 2))
 except ValueError as error:
-    print("ValueError", workers._pool == {}, any(p.is_alive() for p in processes))
+    print("ValueError", workers._pool == {}, len(processes), gone(processes))
 """
 
 
@@ -179,7 +238,67 @@ except ValueError as error:
 def test_results_come_once_each_and_an_error_ends_the_workers():
     """Every call's result, and every early-submitted one, is yielded exactly once (2,000
     calls: results are collected as they finish, with one waiter for all); an error in a
-    call reaches the caller, and the workers are ended."""
-    out = subprocess.run([sys.executable, "-c", UNORDERED], capture_output=True, text=True, timeout=WAIT_S)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ["True True", "ValueError True False"]
+    call reaches the caller, and the workers and their helper are ended."""
+    assert run_script(UNORDERED) == ["True True", "ValueError True 3 True"]
+
+
+FAILURES = """
+import os, signal, time
+from simulator.experience import workers
+
+
+def result(i):
+    return Unloadable() if i == 2 else i
+
+
+def exit_quietly(i):
+    os._exit(0)
+
+
+def fail_to_import():
+    raise ImportError("no engine here")
+
+
+print("unloadable result:", outcome(result, 4))
+print("worker exits with 0:", outcome(exit_quietly, 4))
+print("unloadable call:", outcome(abs, 0, calls=[(Unloadable(),), (-1,)]))
+print("failed import:", outcome(abs, 4, warm=fail_to_import))
+
+assert workers.start(2)
+futures = workers.submit(time.sleep, [(0.05,)] * 40)
+cancelled = [f.cancel() for f in futures[10:]]
+print("cancelled:", all(cancelled), settled(futures[:10]), all(f.cancelled() for f in futures[10:]))
+
+processes = forks()
+os.kill(workers._pool["helper"]._process.pid, signal.SIGKILL)
+print("helper killed:", outcome(abs, 4), gone(processes))
+
+for wait_s in (0.0, 0.15, 0.3, 0.5):  # before, while and after the helper forks the workers
+    assert workers.start(2, warm=lambda: time.sleep(0.2))
+    time.sleep(wait_s)
+    processes = forks()
+    workers.stop()
+    print("stopped after", wait_s, "s:", gone(processes), gone(forks()))
+print("forked again:", outcome(abs, 3), workers._pool.get("pid") == os.getpid())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
+def test_every_failure_of_the_workers_ends_the_wait_with_its_reason():
+    """A result or a call that cannot cross between processes, a worker that exits (even
+    with code 0), an engine that cannot be imported, the helper killed: each ends the wait
+    with the reason, never a hang; cancelled calls are dropped; stopping at any moment of
+    the start leaves no process behind, and the workers can be started again."""
+    lines = run_script(FAILURES)
+    resume = "finished blocks are kept: run the same command again to resume"
+    assert lines == [
+        f"unloadable result: RunError a worker process died or failed (ValueError: cannot rebuild); {resume}",
+        "worker exits with 0: RunError a worker process died or failed (A process in the process pool "
+        f"was terminated abruptly while the future was running or pending); {resume}",
+        "unloadable call: ValueError cannot rebuild",
+        "failed import: ImportError no engine here",
+        "cancelled: True True True",
+        f"helper killed: RunError a worker process died or failed (the process running the workers "
+        f"ended); {resume} True",
+        *[f"stopped after {wait_s} s: True True" for wait_s in (0.0, 0.15, 0.3, 0.5)],
+        "forked again: [0, 1, 2] True"]
