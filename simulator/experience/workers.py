@@ -12,11 +12,12 @@ risk-source configurations reuse them). Elsewhere, or from a threaded process, j
 pool runs the blocks. Which one runs never changes a result: every block's random streams
 are keyed by its trials.
 
-The helper and its workers form a process group of their own: Ctrl-C reaches only the run,
-which ends the group at once (keeping finished blocks), and each of them exits within a
-moment when the run is gone, even killed. A call whose result cannot be pickled or
-unpickled fails alone; a worker or helper that dies, however it exits, fails every call in
-flight (``BrokenProcessPool``), so no wait is ever left without an end.
+The helper and the workers ignore Ctrl-C: the run handles it and ends them at once (the
+helper ends its workers as it goes), keeping finished blocks; each of them exits within a
+moment when the run is gone, even killed. A result that cannot be unpickled in the run, or
+a call in the helper, fails that call alone; a worker or the helper that dies, however it
+exits, fails every call in flight (``BrokenProcessPool``, as a result the helper cannot
+unpickle does), so no wait is ever left without an end.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from ..core.errors import RunError
 
 PARENT_POLL_S = 0.5
 STOP_WAIT_S = 5.0
+_STOPPING = {signal.SIGINT, signal.SIGTERM}
 _watched: set[int] = set()
 _pool: dict[str, Any] = {}
 """The forked pool of this process: ``helper``, ``jobs``, ``pid`` (a forked child does not
@@ -64,16 +66,23 @@ def start(jobs: int, warm: Callable[[], object] | None = None) -> bool:
     importing the engine) and forks them, so that they inherit its result; False if this
     process cannot fork them safely."""
     if forked(jobs):
-        return True
+        if _pool["helper"].broken is None:
+            return True
+        stop()  # it broke while idle (a worker killed): start afresh
     if not can_fork():  # (this includes a process whose pool, of another size, still runs)
         return False
-    _pool.update(helper=_Helper(jobs, warm), jobs=jobs, pid=os.getpid())
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)  # no helper left unrecorded
+    try:
+        _pool.update(helper=_Helper(jobs, warm), jobs=jobs, pid=os.getpid())
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a Ctrl-C held meanwhile lands now
     return True
 
 
 def submit(fn: Callable[..., Any], calls: Iterable[tuple], shared: tuple = ()) -> list[Future]:
     """``fn(*shared, *args)`` for each ``args`` of ``calls`` on this process's forked workers
-    (started); ``shared`` is sent to them once, not with every call."""
+    (started); ``shared`` goes to the helper once, not with every call (its executor still
+    hands it to a worker with each call)."""
     return _pool["helper"].submit(fn, shared, list(calls))
 
 
@@ -124,9 +133,12 @@ class _Call(Future):
         self._helper, self._index = helper, index
 
     def cancel(self) -> bool:
-        if not super().cancel():
-            return False
-        self.set_running_or_notify_cancel()  # what an executor does: waiters see it done
+        with self._condition:
+            if self.cancelled():
+                return True
+            if not super().cancel():
+                return False
+            self.set_running_or_notify_cancel()  # what an executor does: waiters see it done
         self._helper.drop(self._index)
         return True
 
@@ -143,7 +155,6 @@ class _Helper:
         self._process = context.Process(target=_serve, name="vbcsim-workers", args=(
             jobs, warm, os.getpid(), calls_in, results_out, (self._calls, self._results)))
         self._process.start()
-        _own_group(self._process.pid)  # the helper does the same: whichever comes first
         calls_in.close()
         results_out.close()
         _stop_at_exit()
@@ -171,6 +182,11 @@ class _Helper:
             self._outbox.put(("calls", futures[0]._index, len(futures), message))
         return futures
 
+    @property
+    def broken(self) -> BaseException | None:
+        """Why the pool can take no more calls, or None."""
+        return self._broken
+
     def drop(self, index: int) -> None:
         with self._lock:
             self._futures.pop(index, None)
@@ -178,7 +194,11 @@ class _Helper:
 
     def stop(self) -> None:
         self._outbox.put(None)
-        _end_group(self._process)
+        self._process.terminate()  # the helper kills its workers, then exits
+        self._process.join(STOP_WAIT_S)
+        if self._process.is_alive():  # (its workers then exit as they see it gone)
+            self._process.kill()
+            self._process.join(STOP_WAIT_S)
         for thread in self._threads:
             thread.join(STOP_WAIT_S)
         self._fail_pending(BrokenProcessPool("the workers were stopped"))
@@ -263,20 +283,30 @@ def _outcome_error(outcome: bytes) -> BaseException:
 def _serve(jobs: int, warm: Callable[[], object] | None, run_pid: int, calls: Connection,
            results: Connection, run_ends: Sequence[Connection]) -> None:
     """The helper: import what the workers need, fork them, then hand them each call that
-    comes in and send back each outcome, until the run stops it or is gone (``run_ends``:
-    the run's ends of the pipes, which this process closes so that it sees the run close
-    its own)."""
-    _own_group(0)
+    comes in and send back each outcome, until the run stops it (SIGTERM: its workers are
+    killed first) or is gone (``run_ends``: the run's ends of the pipes, which this process
+    closes so that it sees the run close its own)."""
     for end in run_ends:
         end.close()
+    workers: dict[int, multiprocessing.Process] = {}
+
+    def end(*_: object) -> None:
+        for process in list(workers.values()):
+            process.kill()
+        os._exit(0)
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run handles Ctrl-C and ends us
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, end)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)  # (held by the run while it forked us)
     _pool.clear()
     try:
         if warm is not None:
             warm()
+        if not _alive(run_pid):  # killed meanwhile: fork nothing
+            os._exit(1)
         executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                                        initializer=_init_worker, initargs=(run_pid, calls, results))
+        workers = executor._processes  # (filled as they fork: a SIGTERM then ends them too)
         executor.submit(int)  # a forking pool launches all its workers at the first task
     except BaseException as err:  # reported as itself: the run raises it
         try:
@@ -309,29 +339,31 @@ def _serve(jobs: int, warm: Callable[[], object] | None, run_pid: int, calls: Co
     except (EOFError, OSError):  # the run stopped us, or is gone
         pass
     finally:
-        for process in list((getattr(executor, "_processes", None) or {}).values()):
-            process.kill()
-        os._exit(0)
+        end()
 
 
 def _report(index: int, outbox: queue.SimpleQueue, running: dict[int, Future], future: Future) -> None:
-    """Queue the outcome of call ``index`` for the run (a done-callback of its future)."""
-    running.pop(index, None)
-    if future.cancelled():
-        return
-    error = future.exception()
-    if error is None:
-        try:
-            outbox.put((index, pickle.dumps((True, future.result(), ""), pickle.HIGHEST_PROTOCOL)))
+    """Queue the outcome of call ``index`` for the run (a done-callback of its future). Should
+    that fail, the helper exits: the run then fails every call in flight, none is left."""
+    try:
+        running.pop(index, None)
+        if future.cancelled():
             return
-        except Exception as err:  # a result that cannot be pickled fails its call alone
-            error = err
-    cause = error.__cause__
-    outbox.put((index, _pickled(False, error, str(cause) if isinstance(cause, _RemoteTraceback) else "")))
+        error = future.exception()
+        if error is None:
+            try:
+                outbox.put((index, pickle.dumps((True, future.result(), ""), pickle.HIGHEST_PROTOCOL)))
+                return
+            except Exception as err:  # a result that cannot be pickled fails its call alone
+                error = err
+        cause = error.__cause__
+        outbox.put((index, _pickled(False, error, str(cause) if isinstance(cause, _RemoteTraceback) else "")))
+    except BaseException:
+        os._exit(1)
 
 
 def _pickled(ok: bool, error: BaseException, remote: str) -> bytes:
-    """An error as the run receives it, or a description of it when it cannot be pickled."""
+    """An error as the run receives it, or its type and message when it cannot be pickled."""
     try:
         return pickle.dumps((ok, error, remote), pickle.HIGHEST_PROTOCOL)
     except Exception:
@@ -342,29 +374,8 @@ def _send_outcomes(outbox: queue.SimpleQueue, results: Connection) -> None:
     try:
         while True:
             results.send(outbox.get())
-    except OSError:  # the run is gone
+    finally:  # the run is gone, or an outcome could not be sent: the run sees the pipe close
         os._exit(1)
-
-
-def _own_group(pid: int) -> None:
-    """Make ``pid`` (0: this process) the leader of a process group of its own."""
-    try:
-        os.setpgid(pid, 0)
-    except OSError:  # gone already, or (the helper itself) done by the run first
-        pass
-
-
-def _end_group(process: multiprocessing.Process) -> None:
-    """End the helper and every worker it forked, at once, and reap the helper."""
-    try:
-        if os.getpgid(process.pid) == process.pid:
-            os.killpg(process.pid, signal.SIGKILL)
-    except OSError:  # gone already
-        pass
-    process.join(STOP_WAIT_S)
-    if process.is_alive():
-        process.kill()
-        process.join(STOP_WAIT_S)
 
 
 @functools.cache

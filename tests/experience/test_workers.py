@@ -266,12 +266,31 @@ print("failed import:", outcome(abs, 4, warm=fail_to_import))
 
 assert workers.start(2)
 futures = workers.submit(time.sleep, [(0.05,)] * 40)
-cancelled = [f.cancel() for f in futures[10:]]
+cancelled = [f.cancel() and f.cancel() for f in futures[10:]]  # a second cancel is a no-op
 print("cancelled:", all(cancelled), settled(futures[:10]), all(f.cancelled() for f in futures[10:]))
 
+futures = workers.submit(time.sleep, [(0.5,)] * 4)
 processes = forks()
 os.kill(workers._pool["helper"]._process.pid, signal.SIGKILL)
-print("helper killed:", outcome(abs, 4), gone(processes))
+print("helper killed:", sorted({type(f.exception(timeout=30)).__name__ for f in futures}), gone(processes))
+print("started afresh:", outcome(abs, 4))
+
+helper = workers._Helper.__init__
+
+
+def interrupted(self, *args):
+    helper(self, *args)
+    os.kill(os.getpid(), signal.SIGINT)  # a Ctrl-C in the middle of start()
+
+
+workers.stop()
+workers._Helper.__init__ = interrupted
+try:
+    workers.start(2)
+except KeyboardInterrupt:
+    print("Ctrl-C while starting: the pool is recorded", workers._pool.get("pid") == os.getpid())
+workers._Helper.__init__ = helper
+workers.stop()
 
 for wait_s in (0.0, 0.15, 0.3, 0.5):  # before, while and after the helper forks the workers
     assert workers.start(2, warm=lambda: time.sleep(0.2))
@@ -287,8 +306,10 @@ print("forked again:", outcome(abs, 3), workers._pool.get("pid") == os.getpid())
 def test_every_failure_of_the_workers_ends_the_wait_with_its_reason():
     """A result or a call that cannot cross between processes, a worker that exits (even
     with code 0), an engine that cannot be imported, the helper killed: each ends the wait
-    with the reason, never a hang; cancelled calls are dropped; stopping at any moment of
-    the start leaves no process behind, and the workers can be started again."""
+    with the reason, never a hang; cancelled calls are dropped (cancelling twice too); a pool
+    broken while idle is started afresh; a Ctrl-C during the start leaves the pool recorded
+    (so it is stopped); stopping at any moment of the start leaves no process behind, and the
+    workers can be started again."""
     lines = run_script(FAILURES)
     resume = "finished blocks are kept: run the same command again to resume"
     assert lines == [
@@ -298,7 +319,8 @@ def test_every_failure_of_the_workers_ends_the_wait_with_its_reason():
         "unloadable call: ValueError cannot rebuild",
         "failed import: ImportError no engine here",
         "cancelled: True True True",
-        f"helper killed: RunError a worker process died or failed (the process running the workers "
-        f"ended); {resume} True",
+        "helper killed: ['BrokenProcessPool'] True",
+        "started afresh: [0, 1, 2, 3]",
+        "Ctrl-C while starting: the pool is recorded True",
         *[f"stopped after {wait_s} s: True True" for wait_s in (0.0, 0.15, 0.3, 0.5)],
         "forked again: [0, 1, 2] True"]
