@@ -286,8 +286,8 @@ def _serve(jobs: int, warm: Callable[[], object] | None, run_pid: int, calls: Co
     comes in and send back each outcome, until the run stops it (SIGTERM: its workers are
     killed first) or is gone (``run_ends``: the run's ends of the pipes, which this process
     closes so that it sees the run close its own)."""
-    for end in run_ends:
-        end.close()
+    for pipe_end in run_ends:
+        pipe_end.close()
     workers: dict[int, multiprocessing.Process] = {}
 
     def end(*_: object) -> None:
