@@ -225,9 +225,10 @@ class _Helper:
                 with self._lock:
                     future = self._futures.pop(index, None) if index >= 0 else None
                 if index < 0:  # the helper could not start: its error fails every call
-                    self._fail_pending(_outcome_error(outcome))
+                    self._fail_pending(_unpickled(outcome)[1])
                 elif future is not None:
-                    _settle_outcome(future, outcome)
+                    ok, value = _unpickled(outcome)
+                    _settle(future, *((value, None) if ok else (None, value)))
         finally:
             self._results.close()
             self._fail_pending(BrokenProcessPool("the process running the workers ended"))
@@ -258,25 +259,17 @@ def _settle(future: Future, result: Any = None, error: BaseException | None = No
         pass
 
 
-def _settle_outcome(future: Future, outcome: bytes) -> None:
-    """Settle ``future`` with a pickled outcome, or with the error of unpickling it."""
+def _unpickled(outcome: bytes) -> tuple[bool, Any]:
+    """``(True, result)`` or ``(False, error)`` from an outcome the helper sent, the error with
+    its traceback in the other process as its cause; an outcome that cannot be rebuilt here
+    is an error of its own call alone."""
     try:
         ok, value, remote = pickle.loads(outcome)
-    except Exception as err:  # a result that cannot be rebuilt here fails its call alone
-        ok, value, remote = False, RuntimeError(
-            f"a worker's result could not be unpickled: {type(err).__name__}: {err}"), ""
+    except Exception as err:
+        return False, RuntimeError(f"a worker's outcome could not be unpickled: {type(err).__name__}: {err}")
     if not ok and remote:
         value.__cause__ = _RemoteTraceback(remote)
-    _settle(future, *((value, None) if ok else (None, value)))
-
-
-def _outcome_error(outcome: bytes) -> BaseException:
-    try:
-        _, error, remote = pickle.loads(outcome)
-    except Exception as err:
-        return RuntimeError(f"the worker processes could not start: {type(err).__name__}: {err}")
-    error.__cause__ = _RemoteTraceback(remote) if remote else None
-    return error
+    return ok, value
 
 
 # -- the helper process ----------------------------------------------------------------------
@@ -310,7 +303,7 @@ def _serve(jobs: int, warm: Callable[[], object] | None, run_pid: int, calls: Co
         executor.submit(int)  # a forking pool launches all its workers at the first task
     except BaseException as err:  # reported as itself: the run raises it
         try:
-            results.send((-1, _pickled(False, err, "".join(traceback.format_exception(err)))))
+            results.send((-1, _pickled(err)))
         finally:
             os._exit(1)
     outbox: queue.SimpleQueue = queue.SimpleQueue()
@@ -333,7 +326,7 @@ def _serve(jobs: int, warm: Callable[[], object] | None, run_pid: int, calls: Co
                     running[index] = future = executor.submit(fn, *shared, *arg)
                     future.add_done_callback(functools.partial(_report, index, outbox, running))
             except Exception as err:  # calls that cannot be unpickled here, or a broken pool
-                failed = _pickled(False, err, "".join(traceback.format_exception(err)))
+                failed = _pickled(err)
                 for rest in range(index, first + count):  # those not handed to the pool
                     outbox.put((rest, failed))
     except (EOFError, OSError):  # the run stopped us, or is gone
@@ -356,18 +349,21 @@ def _report(index: int, outbox: queue.SimpleQueue, running: dict[int, Future], f
                 return
             except Exception as err:  # a result that cannot be pickled fails its call alone
                 error = err
-        cause = error.__cause__
-        outbox.put((index, _pickled(False, error, str(cause) if isinstance(cause, _RemoteTraceback) else "")))
+        cause = error.__cause__  # the worker's traceback, as the executor gives it
+        outbox.put((index, _pickled(error, str(cause) if isinstance(cause, _RemoteTraceback) else "")))
     except BaseException:
         os._exit(1)
 
 
-def _pickled(ok: bool, error: BaseException, remote: str) -> bytes:
-    """An error as the run receives it, or its type and message when it cannot be pickled."""
+def _pickled(error: BaseException, remote: str | None = None) -> bytes:
+    """An error as the run receives it (or its type and message, when it cannot be pickled),
+    with ``remote``, the traceback to show: by default the error's own, in this process."""
+    if remote is None:
+        remote = "".join(traceback.format_exception(error))
     try:
-        return pickle.dumps((ok, error, remote), pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((False, error, remote), pickle.HIGHEST_PROTOCOL)
     except Exception:
-        return pickle.dumps((ok, RuntimeError(f"{type(error).__name__}: {error}"), remote))
+        return pickle.dumps((False, RuntimeError(f"{type(error).__name__}: {error}"), remote))
 
 
 def _send_outcomes(outbox: queue.SimpleQueue, results: Connection) -> None:
