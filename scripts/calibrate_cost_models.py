@@ -27,7 +27,7 @@ section 6). So the fit weighs the top 1% tightly (target 12%, tolerance 0.2
 points) and the CV loosely (2.25, tolerance 0.75), and lands below the CV
 range. Persistence has no Medicare source: the commercial targets, loosely.
 Unlike the commercial fit, the Medicare fit runs on the model as simulated
-(:func:`simulator.experience.member_engine.member_paths`), with the
+(:func:`simulator.experience.member_paths.member_paths`), with the
 scenario's band mortality (deaths replaced by entrants), because deaths
 concentrated in the high bands thin the top bands' share of the population
 (catastrophic: 2% of entrants, about 1.1% of members). Band shares, rho and
@@ -168,7 +168,7 @@ def medicare_tables(x):
 
 def medicare_statistics(tables, n=150_000, seed=2024) -> dict[str, float]:
     """Statistics of a two-year panel of the model as simulated (churn 0, deaths replaced)."""
-    from simulator.experience.member_engine import member_paths
+    from simulator.experience.member_paths import member_paths
 
     paths = member_paths(tables, n, np.ones(2), 0.0, seed=seed)
     first = paths.cost_usd[0].astype(float)

@@ -26,6 +26,7 @@ from .core.errors import RunError, ScenarioError
 from .core.resources import processor
 from .experience.engine import member_years, resolve_engine, simulate_experience, trials_per_block
 from .experience.programs import program_plan
+from .experience.streams import MEMBER_STREAM_LAYOUT
 from .experience.workers import forked
 from .rundir import RunFolder, StoredRun, check_out_path, open_run
 from .rundir.estimate import check_resources
@@ -62,9 +63,12 @@ def package_versions() -> dict[str, str]:
 
 def run_key(scenario: Scenario) -> dict[str, Any]:
     """What must match for a partial run to be resumed."""
-    return {"scenario_sha256": scenario.sha256, "seed": scenario.run.seed,
-            "trials": scenario.run.trials, "trials_per_block": scenario.run.trials_per_block,
-            "engine": scenario.run.engine, "vbcsim": package_versions()["vbcsim"]}
+    key = {"scenario_sha256": scenario.sha256, "seed": scenario.run.seed,
+           "trials": scenario.run.trials, "trials_per_block": scenario.run.trials_per_block,
+           "engine": scenario.run.engine, "vbcsim": package_versions()["vbcsim"]}
+    if resolve_engine(scenario)[0] == "member":
+        key["member_stream_layout"] = MEMBER_STREAM_LAYOUT
+    return key
 
 
 def _settle_and_write(folder: RunFolder, experience: xr.Dataset, contracts: dict[str, Contract],

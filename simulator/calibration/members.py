@@ -1,8 +1,8 @@
 """Simulated member-years of a cost model, in the extract format (``vbcsim members``).
 
-The export runs the member engine's own kernel (:func:`simulator.experience.member_engine.
-member_paths`), so the member-years are those a run simulates: the band dynamics, zero-cost
-years, severities, deaths (exposure ends in the month of death) and, if asked, churn with
+The export draws the member engine's model member by member (:func:`simulator.experience.
+member_paths.member_paths`), so the member-years follow the model a run simulates: the band
+dynamics, zero-cost years, severities (the engine's own samplers), deaths (exposure ends in the month of death) and, if asked, churn with
 entrants in the leavers' places. No trend and no systemic shock: every year is at the
 segment's base-year cost level (``cost_factor`` times the band means).
 """
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..experience.costs import CostTables
-from ..experience.member_engine import member_paths
+from ..experience.member_paths import member_paths
 from ..experience.population import CostModel
 from .extract import ExtractError
 

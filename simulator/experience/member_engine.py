@@ -1,28 +1,40 @@
-"""The member engine: every member simulated, year by year, in one compiled loop.
+"""The member engine: every member-year drawn on its own, in one compiled kernel.
 
-Each segment's members are split into fixed-size chunks; each (trial,
-segment, chunk) has its own stream per random purpose, so results depend
-only on the scenario and the seed. A chunk is simulated by one numba kernel,
-year by year over its members, keeping each member's band, group and whether
-it left; the random numbers come from numpy's SFC64 streams stepped inline
-(:mod:`simulator.experience.jit_random`), held in registers while the chunk
-runs. A member-year goes through:
+Each segment's members are split into fixed-size chunks; each (trial, segment, chunk)
+has its own stream per random purpose, so results depend only on the scenario and the
+seed. A year of a member goes through:
 
-1. next band: the transition matrix for those who stayed, the entrant mix
-   (and a new group) in the slots of last year's leavers and decedents, so
-   the population size stays constant;
-2. cost: zero with the band's zero-cost probability, else a draw from the
-   band's severity, times the segment's cost level that year;
-3. care management: a member who stayed is flagged into a stratum and engaged
-   or not (one draw); an engaged member-year costs less by the stratum's effect;
-4. year end: death (band probability; month of death uniform on 1..12,
-   exposure ends then, the year's cost is still incurred), else churn with
-   the segment's rate (one draw for both).
+1. next band: the transition matrix for those who stayed, the entrant mix (and a new
+   group) in the places of last year's leavers and decedents, so the population size
+   stays constant;
+2. care management: a member who stayed is flagged into a stratum and engaged or not
+   (one draw), by its prior band;
+3. cost: zero with the band's zero-cost probability, else a draw from the band's
+   severity, times the segment's cost level that year; an engaged member-year costs
+   less by the stratum's effect;
+4. year end: death (band probability; month of death uniform on 1..12, exposure ends
+   then, the year's cost is still incurred), else churn with the segment's rate (one
+   draw for both).
 
-Only per-(trial, year, segment) aggregates leave a chunk. Every member-year
-draws a zero-cost uniform and a severity (which a zero-cost year discards);
-each purpose keeps its own stream, so a program switched on or a contract
-term changed never moves the cost draws.
+Members in one state are interchangeable, so the kernel (one numba function per chunk)
+keeps how many members each group and band holds, not who they are, and goes through a
+year cell by cell: the members of one group, prior band (or entrants) and band, in
+order of care-management outcome. Every member of a cell has the same parameters, so
+each step is a loop over the cell's members that compiles to vector instructions, and
+each member still draws its own numbers: a uniform for its band, one for its outcome,
+one for a zero-cost year, a normal (or gamma) severity and a uniform for its year end.
+A purpose's stream spawns ``LANES`` streams stepped side by side
+(:func:`simulator.experience.jit_random.spawn_lanes`); a cell draws in batches of
+``BATCH`` members, each batch's words rounded up to a whole step of the lanes. A
+uniform ``u`` is compared with a probability ``p`` exactly, as integers (``u >= p``
+when the word's top 53 bits reach ``ceil(p 2**53)``).
+
+The layout keeps the engine's common random numbers: a cell's members draw their
+severities and year ends in one run of words whatever their care-management outcomes,
+so switching a program on or changing a contract term changes which members are
+engaged, never the cost draws. Only per-(trial, year, segment) aggregates leave a
+chunk. The layout changed on 4 December 2026 (``MEMBER_STREAM_LAYOUT``), and with it every
+member-engine result, once.
 """
 
 from __future__ import annotations
@@ -35,7 +47,8 @@ from numba import njit
 
 from .costs import BandSeverities, CostTables, cumulative, trend_index
 from .dataset import ExperienceBlock, empty_block
-from .jit_random import Stream, gamma, load, normal, store, stream_states, uniform
+from .jit_random import (_U53, LANES, fill_words, gamma, load, normal_from_word, spawn_lanes, store,
+                         stream_states)
 from .programs import ProgramPlan, program_plan
 from .quality import fill_measures, quality_scores
 from .streams import Purpose
@@ -45,6 +58,9 @@ if TYPE_CHECKING:
 
 MEMBER_CHUNK = 1 << 17
 """Members per chunk. Part of the random-stream layout: changing it changes the draws."""
+BATCH = 512
+"""Members of a cell drawn for together, their words padded to a multiple of ``LANES`` (the
+rest are discarded). Part of the random-stream layout."""
 
 PURPOSES = [Purpose.INITIAL_BAND, Purpose.TRANSITION, Purpose.ZERO_COST, Purpose.SEVERITY,
             Purpose.DEATH, Purpose.ENTRY, Purpose.GROUP, Purpose.STRATIFY]
@@ -52,6 +68,11 @@ PURPOSES = [Purpose.INITIAL_BAND, Purpose.TRANSITION, Purpose.ZERO_COST, Purpose
 DEATH stream decides death and churn together; one from STRATIFY decides the care-management
 stratum and engagement together (so the draws of a stream never depend on other outcomes)."""
 _INITIAL, _TRANSITION, _ZERO, _SEVERITY, _YEAR_END, _ENTRY, _GROUP, _STRATIFY = range(len(PURPOSES))
+
+_TWO53 = 9007199254740992.0
+_INV_LN2 = 1.4426950408889634
+_LN2_HIGH, _LN2_LOW = 0.6931471803691238, 1.9082149292705877e-10  # ln 2, split (Cody and Waite)
+_E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11 = (1.0 / np.cumprod(np.arange(1.0, 12.0)))[1:]
 
 # Columns of the per-band parameter table handed to the kernel.
 _ZERO_PROB, _DEATH_PROB, _LEAVE_PROB, _LOG_SCALE, _SIGMA, _SHAPE, _SCALE, _IS_GAMMA, _SCORE = range(9)
@@ -149,181 +170,128 @@ class ChunkTotals:
                    np.zeros((years, strata), np.int64), np.zeros((years, strata), np.int64))
 
 
-@dataclass(frozen=True)
-class MemberPaths:
-    """Member-level record of a chunk (for calibration checks): cost and leaving by year."""
-
-    cost_usd: np.ndarray     # (years, members)
-    leaves: np.ndarray       # (years, members) left at the end of the year (death or churn)
-    death_month: np.ndarray  # (years, members) month of death 1-12, or 0: alive at year end
-
-
-def simulate_chunk(model: ChunkModel, members: int, state: np.ndarray,
-                   paths: MemberPaths | None = None) -> ChunkTotals:
+def simulate_chunk(model: ChunkModel, members: int, state: np.ndarray) -> ChunkTotals:
     """Simulate ``members`` member slots over the term from the streams in ``state``.
 
     The slots start in the base year (the year before year 1) and pass one year end
     before year 1, so year-1 members have a history (for prospective risk scores and
     the care-management stratifier) and the entrants of that year end, as every later
-    year has. ``paths``, when given, receives every member's cost and leaving.
+    year has.
     """
     out = ChunkTotals.zeros(model)
-    record = paths if paths is not None else MemberPaths(np.zeros((0, 0)), np.zeros((0, 0), bool),
-                                                         np.zeros((0, 0), np.int8))
     _kernel(members, model.band, model.initial_cut, model.transition_cut, model.entrant_cut,
             model.entrant_score, model.log_level, model.group_cut, model.program_cut,
-            model.effects, model.attachments, state, out.totals,
-            out.excess, out.claimants, out.groups, out.flagged, out.engaged, record.cost_usd,
-            record.leaves, record.death_month)
+            model.effects, model.attachments, state, out.totals, out.excess, out.claimants,
+            out.groups, out.flagged, out.engaged)
     return out
 
 
 @njit(inline="always")
-def _pick(cut: np.ndarray, u: float) -> int:
-    """Category of uniform ``u`` given cumulative probabilities ``cut`` (last one 1)."""
-    k = 0
-    for i in range(cut.size - 1):
-        k += u >= cut[i]
-    return k
+def _threshold(p: float) -> int:
+    """The integer a word's top 53 bits must reach for its uniform to be at least ``p``."""
+    return np.int64(np.ceil(p * _TWO53))
 
 
 @njit(inline="always")
-def _pick_row(cut: np.ndarray, row: int, u: float) -> int:
-    """:func:`_pick` on row ``row`` of a table of cumulative probabilities (no row view:
-    a view inside the loop would cost reference counting)."""
-    k = 0
-    for i in range(cut.shape[1] - 1):
-        k += u >= cut[row, i]
-    return k
+def _top(word: np.uint64) -> int:
+    """A word's top 53 bits: its uniform is ``_top(word) * 2**-53``."""
+    return np.int64(word >> np.uint64(11))
 
 
-@njit(inline="always")
-def _pick_cell(cut: np.ndarray, i: int, j: int, u: float) -> int:
-    """:func:`_pick` on cell ``(i, j)`` of a 3-d table of cumulative probabilities."""
-    k = 0
-    for n in range(cut.shape[2] - 1):
-        k += u >= cut[i, j, n]
-    return k
-
-
-@njit(inline="always")
-def _year_end(band: np.ndarray, b: int, stream: Stream) -> tuple[Stream, bool, bool, float]:
-    """Whether the member dies this year, leaves at its end (death or churn), and the
-    months of exposure lost to death. One uniform decides: below the death probability
-    ``p`` the member dies (and ``u/p``, uniform, gives the month of death), below
-    ``p + (1 - p) churn`` a survivor leaves."""
-    stream, u = uniform(stream)
-    p = band[b, _DEATH_PROB]
-    if u < p:  # month of death floor(12 u/p) + 1; exposure ends then
-        return stream, True, True, 11.0 - np.floor(12.0 * u / p)
-    return stream, False, u < band[b, _LEAVE_PROB], 0.0
+@njit(cache=True)
+def _split(lanes: np.ndarray, row: int, members: int, cut: np.ndarray, out: np.ndarray,
+           words: np.ndarray) -> None:
+    """Add to ``out[k]`` how many of ``members`` fall in category ``k`` of the cumulative
+    probabilities ``cut``, each by a uniform of its own from lane streams ``row``: the
+    category of ``u`` is how many of ``cut[:-1]`` it reaches."""
+    reached = np.zeros(cut.size, np.int64)
+    for start in range(0, members, BATCH):
+        m = min(BATCH, members - start)
+        fill_words(lanes, row, words, -(-m // LANES))
+        for k in range(cut.size - 1):  # one vectorized count per threshold
+            t, count = _threshold(cut[k]), 0
+            for i in range(m):
+                count += _top(words[i]) >= t
+            reached[k] += count
+    below = members
+    for k in range(cut.size - 1):
+        out[k] += below - reached[k]
+        below = reached[k]
+    out[cut.size - 1] += below
 
 
 @njit(cache=True, error_model="numpy")
 def _kernel(members, band, initial_cut, transition_cut, entrant_cut, entrant_score,
             log_level, group_cut, program_cut, effects, attachments, state,
-            totals, excess, claimants, groups, flagged, engaged, record_cost, record_leaves,
-            record_death_month):
+            totals, excess, claimants, groups, flagged, engaged):
     """Simulate one chunk (arguments: the fields of :class:`ChunkModel`, the stream states,
-    the arrays of :class:`ChunkTotals` to add to, and of :class:`MemberPaths` or empty).
+    the arrays of :class:`ChunkTotals` to add to).
 
-    Year by year over all members, so that the year's totals stay in registers; so do the
-    streams, loaded from ``state`` at the start and stored back at the end."""
+    Members in one state are interchangeable, so a year goes cell by cell, a cell being the
+    members of one group, prior band (or entrants) and band: every member of a cell has the
+    same parameters, and the loops over its members are vector code."""
+    n_bands, n_groups = band.shape[0], max(group_cut.size, 1)
     has_groups, has_program = group_cut.size > 0, effects.shape[1] > 0
-    record = record_cost.shape[0] > 0
-    initial, transition, zero, severity = (load(state, _INITIAL), load(state, _TRANSITION),
-                                           load(state, _ZERO), load(state, _SEVERITY))
-    year_end, entry, group, stratify = (load(state, _YEAR_END), load(state, _ENTRY),
-                                        load(state, _GROUP), load(state, _STRATIFY))
-    band_of = np.empty(members, np.int64)
-    group_of = np.zeros(members, np.int64)
-    leaves_of = np.empty(members, np.bool_)
-    for m in range(members):  # the base year: a band, a group, and its year end
-        initial, u = uniform(initial)
-        band_of[m] = _pick(initial_cut, u)
-        if has_groups:
-            group, u = uniform(group)
-            group_of[m] = _pick(group_cut, u)
-        year_end, _, leaves_of[m], _ = _year_end(band, band_of[m], year_end)
+    outcomes = program_cut.shape[2] if has_program else 1
+    lanes = spawn_lanes(state)
+    spare = load(state, _SEVERITY)  # the severity draws outside the vector path
+    words = np.empty(BATCH, np.uint64)
+    buffers = np.empty((4, BATCH))
+    by_band, by_group = np.zeros(n_bands, np.int64), np.zeros(n_groups, np.int64)
+    stayers = np.zeros((n_groups, n_bands), np.int64)  # by group and band, after a year end
+    leavers = _base_year(members, band, initial_cut, group_cut, lanes, words, stayers)
+    cell = np.zeros((n_groups, n_bands + 1, n_bands, outcomes), np.int64)  # prior n_bands: entrants
+    factor = np.ones(outcomes)  # cost factor of each care-management outcome
     for y in range(log_level.size):
-        level = np.exp(log_level[y])
-        allowed = score_sum = months_lost = score_months_lost = 0.0
-        deaths = leavers = 0
-        for m in range(members):
-            prior, new = band_of[m], leaves_of[m]
-            if new:
-                entry, u = uniform(entry)
-                b = _pick(entrant_cut, u)
-                score = entrant_score
-                if has_groups:
-                    group, u = uniform(group)
-                    group_of[m] = _pick(group_cut, u)
-            else:
-                score = band[prior, _SCORE]
-                transition, u = uniform(transition)
-                b = _pick_row(transition_cut, prior, u)
-            # Branch-free where outcomes are too random to predict: a mispredicted branch
-            # at the end of the band's chain of dependent loads costs more than drawing a
-            # severity that a zero-cost year then discards.
-            zero, u = uniform(zero)
-            paid = 1.0 if u >= band[b, _ZERO_PROB] else 0.0
-            if band[b, _IS_GAMMA] > 0.0:
-                severity, g = gamma(severity, band[b, _SHAPE])
-                cost = paid * level * band[b, _SCALE] * g
-            else:  # single-precision exp: a relative error of about 1e-6 in a member's cost
-                severity, z = normal(severity)
-                cost = paid * float(np.exp(np.float32(band[b, _LOG_SCALE] + log_level[y]
-                                                      + band[b, _SIGMA] * z)))
-            if has_program and not new:  # entrants have no history to be flagged on
-                stratify, u = uniform(stratify)
-                if u >= program_cut[y, prior, 0]:  # most members are not flagged: one test
-                    outcome = _pick_cell(program_cut, y, prior, u)
-                    stratum = (outcome - 1) // 2
-                    flagged[y, stratum] += 1
-                    if outcome % 2 == 1:
-                        engaged[y, stratum] += 1
-                        cost *= 1.0 - effects[y, stratum]
-            year_end, died, leaves, lost = _year_end(band, b, year_end)
-            allowed += cost
-            score_sum += score
-            leavers += leaves
-            if died:
-                deaths += 1
-                months_lost += lost
-                score_months_lost += score * lost
-            for k in range(attachments.size):
-                if cost <= attachments[k]:
-                    break
-                excess[y, k] += cost - attachments[k]
-                claimants[y, k] += 1
+        cell[:] = 0
+        for g in range(n_groups):
+            for p in range(n_bands):
+                by_band[:] = 0
+                _split(lanes, _TRANSITION, stayers[g, p], transition_cut[p], by_band, words)
+                for b in range(n_bands):
+                    if has_program:
+                        _split(lanes, _STRATIFY, by_band[b], program_cut[y, p], cell[g, p, b], words)
+                    else:
+                        cell[g, p, b, 0] = by_band[b]
+        by_band[:] = 0
+        _split(lanes, _ENTRY, leavers, entrant_cut, by_band, words)
+        for b in range(n_bands):
             if has_groups:
-                groups[y, group_of[m]] += 1
-            if record:
-                record_cost[y, m] = cost
-                record_leaves[y, m] = leaves
-                record_death_month[y, m] = 12 - lost if died else 0
-            band_of[m], leaves_of[m] = b, leaves
-        totals[y, _MONTHS] += 12.0 * members - months_lost
-        totals[y, _SCORE_MONTHS] += 12.0 * score_sum - score_months_lost
-        totals[y, _ALLOWED] += allowed
-        totals[y, _DEATHS] += deaths
-        totals[y, _LEAVERS] += leavers
-    streams = (initial, transition, zero, severity, year_end, entry, group, stratify)  # PURPOSES' order
-    for row, stream in enumerate(streams):
-        store(state, row, stream)
-
-
-def member_paths(tables: CostTables, members: int, levels: np.ndarray, churn: float,
-                 seed: int, trial: int = 0) -> MemberPaths:
-    """Every member's cost and leaving over ``len(levels)`` years (one segment, one chunk's
-    streams), for checking the cost model against member-level calibration targets."""
-    shape = (len(levels), members)
-    paths = MemberPaths(np.zeros(shape), np.zeros(shape, bool), np.zeros(shape, np.int8))
-    simulate_chunk(ChunkModel.build(tables, churn, levels, np.zeros(0)), members,
-                   stream_states(seed, trial, PURPOSES, 0, 0), paths)
-    return paths
-
-
+                by_group[:] = 0
+                _split(lanes, _GROUP, by_band[b], group_cut, by_group, words)
+                cell[:, n_bands, b, 0] = by_group
+            else:
+                cell[0, n_bands, b, 0] = by_band[b]
+        for o in range(1, outcomes, 2):  # flagged into stratum (o - 1) // 2 and engaged
+            factor[o] = 1.0 - effects[y, (o - 1) // 2]
+        stayers[:] = 0
+        leavers = 0
+        year = np.zeros(len(TOTALS))
+        for g in range(n_groups):
+            for p in range(n_bands + 1):
+                score = entrant_score if p == n_bands else band[p, _SCORE]
+                for b in range(n_bands):
+                    size = cell[g, p, b].sum()
+                    if size == 0:
+                        continue
+                    spare, left, deaths, lost, allowed = _cell_year(
+                        band[b], log_level[y], cell[g, p, b], factor, attachments, lanes, spare,
+                        words, buffers, excess[y], claimants[y])
+                    stayers[g, b] += size - left
+                    leavers += left
+                    year[_MONTHS] += 12.0 * size - lost
+                    year[_SCORE_MONTHS] += score * (12.0 * size - lost)
+                    year[_ALLOWED] += allowed
+                    year[_DEATHS] += deaths
+                    year[_LEAVERS] += left
+                    if has_groups:
+                        groups[y, g] += size
+                    for o in range(1, outcomes):
+                        flagged[y, (o - 1) // 2] += cell[g, p, b, o]
+                        if o % 2 == 1:
+                            engaged[y, (o - 1) // 2] += cell[g, p, b, o]
+        totals[y] += year
+    store(state, _SEVERITY, spare)
 def simulate_block(scenario: ExperienceInputs, trials: range) -> ExperienceBlock:
     """Experience aggregates of ``trials`` (the engine interface)."""
     block = empty_block(scenario, len(trials))
@@ -373,3 +341,145 @@ def _accumulate(block: ExperienceBlock, at: tuple, out: ChunkTotals) -> None:
     if out.flagged.size:
         block["program_flagged"][at] += out.flagged
         block["program_engaged"][at] += out.engaged
+
+
+@njit(cache=True)
+def _base_year(members, band, initial_cut, group_cut, lanes, words, stayers) -> int:
+    """The base year: members by band and group, then its year end. Fills ``stayers`` (by
+    group and band) and returns how many left."""
+    n_bands = band.shape[0]
+    by_band, leave, cut = np.zeros(n_bands, np.int64), np.zeros(2, np.int64), np.ones(2)
+    _split(lanes, _INITIAL, members, initial_cut, by_band, words)
+    leavers = 0
+    for b in range(n_bands):
+        if group_cut.size:
+            _split(lanes, _GROUP, by_band[b], group_cut, stayers[:, b], words)
+        else:
+            stayers[0, b] = by_band[b]
+        cut[0] = band[b, _LEAVE_PROB]
+        for g in range(stayers.shape[0]):
+            leave[:] = 0
+            _split(lanes, _YEAR_END, stayers[g, b], cut, leave, words)
+            stayers[g, b] = leave[1]
+            leavers += leave[0]
+    return leavers
+
+
+@njit(cache=True)
+def _cell_year(params, log_level, counts, factor, attachments, lanes, spare, words, buffers,
+               excess, claimants):
+    """One year of a cell: members of one band (``params``, its row of the band table), in
+    ``counts[o]`` by care-management outcome ``o`` (cost factor ``factor[o]``), in that order.
+
+    Adds to the year's stop-loss ``excess`` and ``claimants``; returns the spare stream,
+    then the leavers, deaths, months of exposure lost to death and the allowed cost."""
+    size = counts.sum()
+    cost, z, bits = buffers[0], buffers[1], buffers[2].view(np.int64)
+    zero_at = _threshold(params[_ZERO_PROB])
+    death = params[_DEATH_PROB]
+    death_at, leave_at = _threshold(death), _threshold(params[_LEAVE_PROB])
+    lowest = attachments[0] if attachments.size else np.inf
+    left = deaths = 0
+    lost = allowed = 0.0
+    for start in range(0, size, BATCH):
+        m = min(BATCH, size - start)
+        steps = -(-m // LANES)
+        padded = steps * LANES
+        if params[_IS_GAMMA] > 0.0:  # rare: from the spare stream, one at a time
+            scale = params[_SCALE] * np.exp(log_level)
+            for i in range(m):
+                spare, g = gamma(spare, params[_SHAPE])
+                cost[i] = scale * g
+        else:
+            fill_words(lanes, _SEVERITY, words, steps)
+            for i in range(m):  # the ziggurat: its rare rejections draw from the spare stream
+                spare, z[i] = normal_from_word(spare, words[i])
+            z[m:padded] = 0.0
+            _lognormals(params[_LOG_SCALE] + log_level, params[_SIGMA], z, bits, cost, padded)
+        cost[m:padded] = 0.0
+        fill_words(lanes, _ZERO, words, steps)
+        for i in range(padded):
+            cost[i] = cost[i] if _top(words[i]) >= zero_at else 0.0
+        _apply_factors(cost, start, m, counts, factor)
+        allowed += _sum(cost, padded)
+        above = 0
+        for i in range(padded):
+            above += cost[i] > lowest
+        if above:  # few members: one at a time
+            for i in range(m):
+                for k in range(attachments.size):
+                    if cost[i] <= attachments[k]:
+                        break
+                    excess[k] += cost[i] - attachments[k]
+                    claimants[k] += 1
+        fill_words(lanes, _YEAR_END, words, steps)
+        dead = 0
+        for i in range(m):  # below the death probability: dies, else below the leave one: leaves
+            dead += _top(words[i]) < death_at
+            left += _top(words[i]) < leave_at
+        if dead:  # the month of death, floor(12 u / p) + 1: exposure ends then
+            for i in range(m):
+                if _top(words[i]) < death_at:
+                    lost += 11.0 - np.floor(12.0 * (_top(words[i]) * _U53) / death)
+        deaths += dead
+    return spare, left, deaths, lost, allowed
+
+
+@njit(inline="always")
+def _lognormals(mu: float, sigma: float, z: np.ndarray, bits: np.ndarray, out: np.ndarray,
+                n: int) -> None:
+    """``out[i] = exp(mu + sigma z[i])`` for ``i < n``, in vector code: ``x = k ln 2 + r``
+    with ``|r| <= ln(2) / 2``, ``exp(r)`` by its Taylor polynomial of degree 11 (relative
+    error below 3e-14) and ``2**k`` written as the exponent of a double in ``bits`` (the
+    same memory as ``out``'s or another buffer of ``n`` int64)."""
+    for i in range(n):
+        x = min(max(mu + sigma * z[i], -700.0), 700.0)
+        k = np.floor(x * _INV_LN2 + 0.5)
+        r = (x - k * _LN2_HIGH) - k * _LN2_LOW
+        e = _E11
+        e = _E10 + r * e
+        e = _E9 + r * e
+        e = _E8 + r * e
+        e = _E7 + r * e
+        e = _E6 + r * e
+        e = _E5 + r * e
+        e = _E4 + r * e
+        e = _E3 + r * e
+        e = _E2 + r * e
+        e = 1.0 + r * e
+        out[i] = 1.0 + r * e
+        bits[i] = (np.int64(k) + 1023) << 52
+    scale = bits.view(np.float64)
+    for i in range(n):
+        out[i] *= scale[i]
+
+
+@njit(inline="always")
+def _apply_factors(cost: np.ndarray, start: int, m: int, counts: np.ndarray,
+                   factor: np.ndarray) -> None:
+    """Multiply the cost of cell members ``start`` to ``start + m`` (held in ``cost[:m]``) by
+    their outcome's factor: members ``counts[:o].sum()`` onwards have outcome ``o``."""
+    first = 0
+    for o in range(counts.size):
+        low, high = max(first, start) - start, min(first + counts[o], start + m) - start
+        if factor[o] != 1.0:
+            for i in range(low, high):
+                cost[i] *= factor[o]
+        first += counts[o]
+
+
+@njit(inline="always")
+def _sum(values: np.ndarray, n: int) -> float:
+    """The sum of ``values[:n]`` (``n`` a multiple of 8) in eight partial sums: vector code,
+    the same order on every machine."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    for i in range(0, n, 8):
+        s0 += values[i]
+        s1 += values[i + 1]
+        s2 += values[i + 2]
+        s3 += values[i + 3]
+        s4 += values[i + 4]
+        s5 += values[i + 5]
+        s6 += values[i + 6]
+        s7 += values[i + 7]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))

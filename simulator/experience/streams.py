@@ -30,6 +30,10 @@ streams are keyed by block, so its results depend on this number (and on no run 
 Its arrays have a trial axis, so small blocks waste time in per-block overhead: on the
 reference scenario, blocks of 10 trials took twice as long as blocks of 100."""
 
+MEMBER_STREAM_LAYOUT = 2
+"""How the member engine spends its chunk streams (:mod:`.member_engine`), in a member-engine
+run's key, so that a partial run of another layout is never resumed: 2 since 4 December 2026
+(cells of interchangeable members, lane streams); 1 before (member by member)."""
 
 BLOCKS_REMEMBERED = 256
 """Blocks of normals :func:`standard_normals` keeps: more than the purposes and segments of a

@@ -11,7 +11,7 @@ from scipy import integrate, stats
 from conftest import small_dict, small_scenario
 from simulator.experience.costs import CostTables, Severity, expected_segment_experience
 from simulator.experience.engine import simulate_experience
-from simulator.experience.member_engine import member_paths
+from simulator.experience.member_paths import member_paths
 from simulator.scenario import scenario_from_dict
 
 
