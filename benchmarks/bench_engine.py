@@ -3,8 +3,9 @@
 Reports member-years per second of the member engine on one core and on two
 workers, of the cohort engine on the reference case at 10,000 trials on two
 workers (and on one core), the throughput of the compiled generator alone drawing the
-random numbers a member-year needs (the bound on the member engine's kernel),
-their ratio, and peak resident memory at two trial counts (each measured in a
+random numbers a member-year needs one stream at a time (the bound on the member engine's
+kernel until 4 December 2026; since then the kernel draws from streams stepped side by
+side, and passes it), their ratio, and peak resident memory at two trial counts (each measured in a
 fresh process, so the figures do not mix).
 
 Usage: python benchmarks/bench_engine.py [--trials N]
@@ -29,7 +30,8 @@ REFERENCE = ROOT / "scenarios" / "reference_global_budget.toml"
 def generator_throughput(members: int, repeats: int = 20) -> float:
     """Member-years per second of drawing one member-year's random numbers in compiled code,
     nothing else: a normal, its exponential, and four uniforms (transition, zero cost, year
-    end, stratification), each from its own inline SFC64 stream. The bound on the kernel."""
+    end, stratification), each from its own inline SFC64 stream, one at a time: the machine's
+    scalar speed, beside which the member engine's figure is read."""
     from numba import njit
 
     from simulator.experience.jit_random import load, normal, store, stream_states, uniform
