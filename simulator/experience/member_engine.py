@@ -47,7 +47,7 @@ from numba import njit
 
 from .costs import BandSeverities, CostTables, cumulative, trend_index
 from .dataset import ExperienceBlock, empty_block
-from .jit_random import (_U53, LANES, fill_words, gamma, load, normal_from_word, spawn_lanes, store,
+from .jit_random import (LANES, fill_words, gamma, load, normal_from_word, spawn_lanes, store,
                          stream_states)
 from .programs import ProgramPlan, program_plan
 from .quality import fill_measures, quality_scores
@@ -70,6 +70,7 @@ stratum and engagement together (so the draws of a stream never depend on other 
 _INITIAL, _TRANSITION, _ZERO, _SEVERITY, _YEAR_END, _ENTRY, _GROUP, _STRATIFY = range(len(PURPOSES))
 
 _TWO53 = 9007199254740992.0
+_U53 = 1.0 / _TWO53  # a word's top 53 bits times this: its uniform
 _INV_LN2 = 1.4426950408889634
 _LN2_HIGH, _LN2_LOW = 0.6931471803691238, 1.9082149292705877e-10  # ln 2, split (Cody and Waite)
 _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11 = (1.0 / np.cumprod(np.arange(1.0, 12.0)))[1:]
@@ -236,7 +237,7 @@ def _kernel(members, band, initial_cut, transition_cut, entrant_cut, entrant_sco
     lanes = spawn_lanes(state)
     spare = load(state, _SEVERITY)  # the severity draws outside the vector path
     words = np.empty(BATCH, np.uint64)
-    buffers = np.empty((4, BATCH))
+    buffers = np.empty((3, BATCH))  # costs, normals, powers of two
     by_band, by_group = np.zeros(n_bands, np.int64), np.zeros(n_groups, np.int64)
     stayers = np.zeros((n_groups, n_bands), np.int64)  # by group and band, after a year end
     leavers = _base_year(members, band, initial_cut, group_cut, lanes, words, stayers)

@@ -182,3 +182,22 @@ def test_the_reference_can_tell_a_wrong_kernel():
     wrong = _Reference(model)
     wrong.lanes[Purpose.ENTRY] = _Lanes(stream(SEED, TRIAL, Purpose.TRANSITION, SEGMENT, CHUNK))
     assert not np.allclose(ours.totals[:, 2], wrong.run(members).totals[:, 2], rtol=1e-12, atol=0)
+
+
+def test_a_program_without_effect_leaves_every_cost_draw_where_it_was():
+    """Common random numbers: switching a program on moves members between outcome classes
+    within their cells, never the cost, year-end or band draws. With effects of zero every
+    total, the stop-loss excess and the claimant counts are those of no program, bit for bit."""
+    tables = CostTables.from_model(CostModel.model_validate(reference_dict()["cost_models"]["commercial"]))
+    levels = 1.036 ** np.arange(1, YEARS + 1) * 1.4
+    attachments = np.array([50_000.0, 100_000.0, 250_000.0])
+    without = ChunkModel.build(tables, 0.2, levels, attachments)
+    plan = ProgramInTrial(np.array([-1, -1, 2, 1, 0], np.int16), 0.7, np.full((YEARS, 3), 0.45),
+                          np.zeros((YEARS, 3)))
+    with_program = ChunkModel.build(tables, 0.2, levels, attachments, None, plan)
+    off, on = (simulate_chunk(m, 5000, stream_states(SEED, TRIAL, PURPOSES, SEGMENT, CHUNK))
+               for m in (without, with_program))
+    assert on.engaged.sum() > 0
+    np.testing.assert_array_equal(on.totals, off.totals)
+    np.testing.assert_array_equal(on.excess, off.excess)
+    np.testing.assert_array_equal(on.claimants, off.claimants)
