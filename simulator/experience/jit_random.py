@@ -7,10 +7,7 @@ stepped inline (the same 64-bit outputs as ``np.random.SFC64``, from the same
 ``SeedSequence`` seeding). A kernel holds each stream as a tuple of four words,
 which the compiler keeps in registers (:func:`load` it from a row of the state
 array, :func:`store` it back): every function takes a stream and returns it
-stepped, with its variate. Where a kernel needs many words at once, a stream
-spawns ``LANES`` streams (:func:`spawn_lanes`) stepped side by side, which the
-compiler turns into vector instructions (:func:`fill_words`).
-Variates are built from the stream's outputs:
+stepped, with its variate. Variates are built from the stream's outputs:
 
 - ``uniform``: 53-bit float64 on [0, 1);
 - ``normal``: Marsaglia and Tsang's ziggurat (256 layers, exact tail);
@@ -32,12 +29,6 @@ _U53 = 1.0 / 9007199254740992.0  # 2**-53
 
 Stream = tuple[np.uint64, np.uint64, np.uint64, np.uint64]
 """One SFC64 stream inside a kernel: its words a, b, c and the counter."""
-
-
-LANES = 16
-"""Streams a stream spawns to be stepped side by side: four vectors of four 64-bit words
-(AVX2) per step of the loop. Part of the member engine's random-stream layout."""
-_SEED_STEPS = 12  # SFC64's own seeding: three words, a counter of one, twelve steps
 
 
 def stream_states(seed: int, trial: int, purposes: list[Purpose], *subkeys: int) -> np.ndarray:
@@ -67,41 +58,6 @@ def next_uint64(stream: Stream) -> tuple[Stream, np.uint64]:
     out = a + b + w
     return (b ^ (b >> np.uint64(11)), c + (c << np.uint64(3)),
             ((c << np.uint64(24)) | (c >> np.uint64(40))) + out, w + np.uint64(1)), out
-
-
-@njit(cache=True)
-def spawn_lanes(states: np.ndarray) -> np.ndarray:
-    """``LANES`` streams for each row of ``states``, shape (rows, 4, LANES): lane ``l`` of a
-    row is seeded as SFC64 seeds itself, from three words of that row's stream (its outputs
-    ``3l`` to ``3l + 2``, a counter of one, twelve steps). ``states`` is stepped past them."""
-    lanes = np.empty((states.shape[0], 4, LANES), np.uint64)
-    for row in range(states.shape[0]):
-        parent = load(states, row)
-        for lane in range(LANES):
-            parent, a = next_uint64(parent)
-            parent, b = next_uint64(parent)
-            parent, c = next_uint64(parent)
-            child = (a, b, c, np.uint64(1))
-            for _ in range(_SEED_STEPS):
-                child, _ = next_uint64(child)
-            lanes[row, 0, lane], lanes[row, 1, lane], lanes[row, 2, lane], lanes[row, 3, lane] = child
-        store(states, row, parent)
-    return lanes
-
-
-@njit(inline="always")
-def fill_words(lanes: np.ndarray, row: int, out: np.ndarray, steps: int) -> None:
-    """``steps * LANES`` words of lane streams ``lanes[row]`` into ``out``: word
-    ``s * LANES + l`` is lane ``l``'s output at step ``s``."""
-    for step in range(steps):
-        for lane in range(LANES):  # innermost and independent: vectorized
-            a, b, c, w = lanes[row, 0, lane], lanes[row, 1, lane], lanes[row, 2, lane], lanes[row, 3, lane]
-            word = a + b + w
-            lanes[row, 0, lane] = b ^ (b >> np.uint64(11))
-            lanes[row, 1, lane] = c + (c << np.uint64(3))
-            lanes[row, 2, lane] = ((c << np.uint64(24)) | (c >> np.uint64(40))) + word
-            lanes[row, 3, lane] = w + np.uint64(1)
-            out[step * LANES + lane] = word
 
 
 @njit(inline="always")

@@ -47,8 +47,7 @@ from numba import njit
 
 from .costs import BandSeverities, CostTables, cumulative, trend_index
 from .dataset import ExperienceBlock, empty_block
-from .jit_random import (LANES, fill_words, gamma, load, normal_from_word, spawn_lanes, store,
-                         stream_states)
+from .jit_random import gamma, load, next_uint64, normal_from_word, store, stream_states
 from .programs import ProgramPlan, program_plan
 from .quality import fill_measures, quality_scores
 from .streams import Purpose
@@ -56,11 +55,17 @@ from .streams import Purpose
 if TYPE_CHECKING:
     from .inputs import ExperienceInputs
 
+LANES = 16
+"""Streams each chunk stream spawns, stepped side by side: four vectors of four 64-bit words
+(AVX2) per step of the loop. Part of the random-stream layout (kept in this module, whose
+edits numba notices: its cached kernel compiles this number in)."""
+_SEED_STEPS = 12  # SFC64's own seeding: three words, a counter of one, twelve steps
 MEMBER_CHUNK = 1 << 17
 """Members per chunk. Part of the random-stream layout: changing it changes the draws."""
 BATCH = 512
 """Members of a cell drawn for together, their words padded to a multiple of ``LANES`` (the
 rest are discarded). Part of the random-stream layout."""
+assert BATCH % LANES == 0 and LANES % 8 == 0  # whole lane steps fill a batch; _sum takes eights
 
 PURPOSES = [Purpose.INITIAL_BAND, Purpose.TRANSITION, Purpose.ZERO_COST, Purpose.SEVERITY,
             Purpose.DEATH, Purpose.ENTRY, Purpose.GROUP, Purpose.STRATIFY]
@@ -171,6 +176,41 @@ class ChunkTotals:
                    np.zeros((years, strata), np.int64), np.zeros((years, strata), np.int64))
 
 
+@njit(cache=True)
+def spawn_lanes(states: np.ndarray) -> np.ndarray:
+    """``LANES`` streams for each row of ``states``, shape (rows, 4, LANES): lane ``l`` of a
+    row is seeded as SFC64 seeds itself, from three words of that row's stream (its outputs
+    ``3l`` to ``3l + 2``, a counter of one, twelve steps). ``states`` is stepped past them."""
+    lanes = np.empty((states.shape[0], 4, LANES), np.uint64)
+    for row in range(states.shape[0]):
+        parent = load(states, row)
+        for lane in range(LANES):
+            parent, a = next_uint64(parent)
+            parent, b = next_uint64(parent)
+            parent, c = next_uint64(parent)
+            child = (a, b, c, np.uint64(1))
+            for _ in range(_SEED_STEPS):
+                child, _ = next_uint64(child)
+            lanes[row, 0, lane], lanes[row, 1, lane], lanes[row, 2, lane], lanes[row, 3, lane] = child
+        store(states, row, parent)
+    return lanes
+
+
+@njit(inline="always")
+def fill_words(lanes: np.ndarray, row: int, out: np.ndarray, steps: int) -> None:
+    """``steps * LANES`` words of lane streams ``lanes[row]`` into ``out``: word
+    ``s * LANES + l`` is lane ``l``'s output at step ``s``."""
+    for step in range(steps):
+        for lane in range(LANES):  # innermost and independent: vectorized
+            a, b, c, w = lanes[row, 0, lane], lanes[row, 1, lane], lanes[row, 2, lane], lanes[row, 3, lane]
+            word = a + b + w
+            lanes[row, 0, lane] = b ^ (b >> np.uint64(11))
+            lanes[row, 1, lane] = c + (c << np.uint64(3))
+            lanes[row, 2, lane] = ((c << np.uint64(24)) | (c >> np.uint64(40))) + word
+            lanes[row, 3, lane] = w + np.uint64(1)
+            out[step * LANES + lane] = word
+
+
 def simulate_chunk(model: ChunkModel, members: int, state: np.ndarray) -> ChunkTotals:
     """Simulate ``members`` member slots over the term from the streams in ``state``.
 
@@ -179,6 +219,11 @@ def simulate_chunk(model: ChunkModel, members: int, state: np.ndarray) -> ChunkT
     the care-management stratifier) and the entrants of that year end, as every later
     year has.
     """
+    years, strata = model.effects.shape
+    if model.log_level.size != years or (strata and model.program_cut.shape[:2] != (years, model.band.shape[0])) \
+            or (strata and model.program_cut.shape[2] != 1 + 2 * strata):
+        raise ValueError("a chunk model's cost levels, program outcomes and effects must cover "
+                         "the same years, and the outcomes be 1 + 2 per stratum")
     out = ChunkTotals.zeros(model)
     _kernel(members, model.band, model.initial_cut, model.transition_cut, model.entrant_cut,
             model.entrant_score, model.log_level, model.group_cut, model.program_cut,
@@ -421,7 +466,7 @@ def _cell_year(params, log_level, counts, factor, attachments, lanes, spare, wor
         if dead:  # the month of death, floor(12 u / p) + 1: exposure ends then
             for i in range(m):
                 if _top(words[i]) < death_at:
-                    lost += 11.0 - np.floor(12.0 * (_top(words[i]) * _U53) / death)
+                    lost += 11.0 - min(np.floor(12.0 * (_top(words[i]) * _U53) / death), 11.0)
         deaths += dead
     return spare, left, deaths, lost, allowed
 
@@ -431,8 +476,8 @@ def _lognormals(mu: float, sigma: float, z: np.ndarray, bits: np.ndarray, out: n
                 n: int) -> None:
     """``out[i] = exp(mu + sigma z[i])`` for ``i < n``, in vector code: ``x = k ln 2 + r``
     with ``|r| <= ln(2) / 2``, ``exp(r)`` by its Taylor polynomial of degree 11 (relative
-    error below 3e-14) and ``2**k`` written as the exponent of a double in ``bits`` (the
-    same memory as ``out``'s or another buffer of ``n`` int64)."""
+    error below 3e-14) and ``2**k`` written as the exponent of a double in ``bits``, a buffer
+    of ``n`` int64 apart from ``out`` (it may share ``z``'s memory)."""
     for i in range(n):
         x = min(max(mu + sigma * z[i], -700.0), 700.0)
         k = np.floor(x * _INV_LN2 + 0.5)

@@ -75,7 +75,7 @@ def _year_end(table: np.ndarray, band: np.ndarray, u: np.ndarray) -> tuple[np.nd
     leave probability a survivor leaves."""
     p = table[band, _DEATH_PROB]
     died = u < p
-    month = np.where(died, np.floor(12.0 * u / np.where(died, p, 1.0)) + 1, 0)
+    month = np.where(died, np.minimum(np.floor(12.0 * u / np.where(died, p, 1.0)), 11) + 1, 0)
     return died | (u < table[band, _LEAVE_PROB]), month.astype(np.int8)
 
 

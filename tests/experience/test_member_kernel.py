@@ -14,14 +14,15 @@ this reference: counts exactly, costs to the last few bits.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from simulator.experience.costs import CostTables
-from simulator.experience.jit_random import LANES, gamma, normal_from_word, stream_states
+from simulator.experience.jit_random import gamma, normal_from_word, stream_states
 from simulator.experience.member_engine import (_DEATH_PROB, _IS_GAMMA, _LEAVE_PROB, _LOG_SCALE, _SCALE,
-                                                _SCORE, _SHAPE, _SIGMA, _ZERO_PROB, BATCH, PURPOSES,
+                                                _SCORE, _SHAPE, _SIGMA, _ZERO_PROB, BATCH, LANES, PURPOSES,
                                                 ChunkModel, ChunkTotals, ProgramInTrial, simulate_chunk)
 from simulator.experience.population import CostModel
 from simulator.experience.streams import Purpose, stream
@@ -125,7 +126,7 @@ class _Reference:
                             cost[i] *= 1.0 - m.effects[y, (o - 1) // 2]
                     u = self.lanes[Purpose.DEATH].uniforms(n)
                     died, left = u < m.band[b, _DEATH_PROB], u < m.band[b, _LEAVE_PROB]
-                    lost = (11.0 - np.floor(12.0 * u[died] / m.band[b, _DEATH_PROB])).sum()
+                    lost = (11.0 - np.minimum(np.floor(12.0 * u[died] / m.band[b, _DEATH_PROB]), 11)).sum()
                     out.totals[y] += [12.0 * n - lost, score * (12.0 * n - lost), cost.sum(),
                                       died.sum(), left.sum()]
                     above = cost[:, None] > m.attachments
@@ -163,6 +164,23 @@ def test_a_chunk_is_the_model_drawn_member_by_member(cost_model, program, groups
     ref = _Reference(model).run(members)
     assert ref.claimants[:, -1].sum() > 0 and (not program or ref.engaged.sum() > 0)  # all paths run
     assert cost_model == "commercial" or ref.totals[:, 3].min() > 0  # deaths (Medicare's bands)
+    _assert_same(ours, ref)
+
+
+@pytest.mark.parametrize("members, attachments", [(0, True), (17, True), (513, True), (2000, False)])
+def test_chunks_of_any_size_and_no_stop_loss_are_the_model_too(members, attachments):
+    """A chunk of no member, of less than one step of the lanes, of one member more than a
+    batch, and a chunk without stop-loss layers."""
+    model = _model("commercial", True, False, False)
+    if not attachments:
+        model = replace(model, attachments=np.zeros(0))
+    ours = simulate_chunk(model, members, stream_states(SEED, TRIAL, PURPOSES, SEGMENT, CHUNK))
+    ref = _Reference(model).run(members)
+    assert members == 0 or ref.totals[:, 2].min() > 0
+    _assert_same(ours, ref)
+
+
+def _assert_same(ours: ChunkTotals, ref: ChunkTotals) -> None:
     np.testing.assert_array_equal(ours.claimants, ref.claimants)
     np.testing.assert_array_equal(ours.flagged, ref.flagged)
     np.testing.assert_array_equal(ours.engaged, ref.engaged)

@@ -8,7 +8,9 @@ import shutil
 import pytest
 
 from conftest import CrashingFolder, small_scenario
+from simulator.core.errors import RunError
 from simulator.experience.engine import simulate_experience
+from simulator.experience.streams import MEMBER_STREAM_LAYOUT
 from simulator.rundir import RunFolder
 from simulator.run import run_key
 from xarray.testing import assert_identical
@@ -90,3 +92,18 @@ def test_a_symlinked_checkpoint_folder_is_refused(tmp_path, scenarios):
         simulate_experience(eight, store=folder)
     folder.release()
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_partial_member_run_of_the_old_stream_layout_is_not_resumed(tmp_path, scenarios):
+    """The member engine's draws changed with its stream layout: blocks of the old layout
+    would mix two sets of draws, so the run's key names the layout and such a run is refused."""
+    member = scenarios[0].with_run(engine="member")
+    key = run_key(member)
+    assert key["member_stream_layout"] == MEMBER_STREAM_LAYOUT
+    assert "member_stream_layout" not in run_key(member.with_run(engine="cohort"))
+    folder = CrashingFolder(tmp_path / "old", key | {"member_stream_layout": MEMBER_STREAM_LAYOUT - 1})
+    with pytest.raises(KeyboardInterrupt):
+        simulate_experience(member, store=folder)
+    folder.release()
+    with pytest.raises(RunError, match="differs in: member_stream_layout"):
+        RunFolder(tmp_path / "old", key)
