@@ -220,8 +220,8 @@ def simulate_chunk(model: ChunkModel, members: int, state: np.ndarray) -> ChunkT
     year has.
     """
     years, strata = model.effects.shape
-    if model.log_level.size != years or (strata and model.program_cut.shape[:2] != (years, model.band.shape[0])) \
-            or (strata and model.program_cut.shape[2] != 1 + 2 * strata):
+    outcomes = (years, model.band.shape[0], 1 + 2 * strata)
+    if model.log_level.size != years or (strata and model.program_cut.shape != outcomes):
         raise ValueError("a chunk model's cost levels, program outcomes and effects must cover "
                          "the same years, and the outcomes be 1 + 2 per stratum")
     out = ChunkTotals.zeros(model)

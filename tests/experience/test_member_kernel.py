@@ -219,3 +219,14 @@ def test_a_program_without_effect_leaves_every_cost_draw_where_it_was():
     np.testing.assert_array_equal(on.totals, off.totals)
     np.testing.assert_array_equal(on.excess, off.excess)
     np.testing.assert_array_equal(on.claimants, off.claimants)
+
+
+def test_a_chunk_model_whose_program_does_not_match_its_years_is_refused():
+    """The kernel does not check bounds: a model whose outcomes do not match its strata or
+    years is refused before it runs."""
+    model = _model("commercial", True, False, False)
+    state = stream_states(SEED, TRIAL, PURPOSES, SEGMENT, CHUNK)
+    for wrong in (replace(model, effects=np.zeros((YEARS, 2))), replace(model, log_level=np.zeros(YEARS + 1)),
+                  replace(model, program_cut=model.program_cut[:-1])):
+        with pytest.raises(ValueError, match="must cover the same years"):
+            simulate_chunk(wrong, 10, state)
