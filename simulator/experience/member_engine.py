@@ -24,7 +24,7 @@ each step is a loop over the cell's members that compiles to vector instructions
 each member still draws its own numbers: a uniform for its band, one for its outcome,
 one for a zero-cost year, a normal (or gamma) severity and a uniform for its year end.
 A purpose's stream spawns ``LANES`` streams stepped side by side
-(:func:`simulator.experience.jit_random.spawn_lanes`); a cell draws in batches of
+(:func:`spawn_lanes`); a cell draws in batches of
 ``BATCH`` members, each batch's words rounded up to a whole step of the lanes. A
 uniform ``u`` is compared with a probability ``p`` exactly, as integers (``u >= p``
 when the word's top 53 bits reach ``ceil(p 2**53)``).
