@@ -47,7 +47,7 @@ from numba import njit
 
 from .costs import BandSeverities, CostTables, cumulative, trend_index
 from .dataset import ExperienceBlock, empty_block
-from .jit_random import gamma, load, next_uint64, normal_from_word, store, stream_states
+from .jit_random import Stream, gamma, load, next_uint64, normal_from_word, store, stream_states
 from .programs import ProgramPlan, program_plan
 from .quality import fill_measures, quality_scores
 from .streams import Purpose
@@ -191,7 +191,7 @@ def spawn_lanes(states: np.ndarray) -> np.ndarray:
             child = (a, b, c, np.uint64(1))
             for _ in range(_SEED_STEPS):
                 child, _ = next_uint64(child)
-            lanes[row, 0, lane], lanes[row, 1, lane], lanes[row, 2, lane], lanes[row, 3, lane] = child
+            _set_lane(lanes, row, lane, child)
         store(states, row, parent)
     return lanes
 
@@ -202,13 +202,14 @@ def fill_words(lanes: np.ndarray, row: int, out: np.ndarray, steps: int) -> None
     ``s * LANES + l`` is lane ``l``'s output at step ``s``."""
     for step in range(steps):
         for lane in range(LANES):  # innermost and independent: vectorized
-            a, b, c, w = lanes[row, 0, lane], lanes[row, 1, lane], lanes[row, 2, lane], lanes[row, 3, lane]
-            word = a + b + w
-            lanes[row, 0, lane] = b ^ (b >> np.uint64(11))
-            lanes[row, 1, lane] = c + (c << np.uint64(3))
-            lanes[row, 2, lane] = ((c << np.uint64(24)) | (c >> np.uint64(40))) + word
-            lanes[row, 3, lane] = w + np.uint64(1)
-            out[step * LANES + lane] = word
+            stream, out[step * LANES + lane] = next_uint64(
+                (lanes[row, 0, lane], lanes[row, 1, lane], lanes[row, 2, lane], lanes[row, 3, lane]))
+            _set_lane(lanes, row, lane, stream)
+
+
+@njit(inline="always")
+def _set_lane(lanes: np.ndarray, row: int, lane: int, stream: Stream) -> None:
+    lanes[row, 0, lane], lanes[row, 1, lane], lanes[row, 2, lane], lanes[row, 3, lane] = stream
 
 
 def simulate_chunk(model: ChunkModel, members: int, state: np.ndarray) -> ChunkTotals:
@@ -427,12 +428,12 @@ def _cell_year(params, log_level, counts, factor, attachments, lanes, spare, wor
     lowest = attachments[0] if attachments.size else np.inf
     left = deaths = 0
     lost = allowed = 0.0
+    scale = params[_SCALE] * np.exp(log_level)  # of a gamma band
     for start in range(0, size, BATCH):
         m = min(BATCH, size - start)
         steps = -(-m // LANES)
         padded = steps * LANES
         if params[_IS_GAMMA] > 0.0:  # rare: from the spare stream, one at a time
-            scale = params[_SCALE] * np.exp(log_level)
             for i in range(m):
                 spare, g = gamma(spare, params[_SHAPE])
                 cost[i] = scale * g

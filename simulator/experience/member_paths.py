@@ -52,8 +52,7 @@ def member_paths(tables: CostTables, members: int, levels: np.ndarray, churn: fl
         prior = band[stays]
         band = np.empty(members, np.int64)
         band[leaves] = _categories(model.entrant_cut, rng[Purpose.ENTRY].random(members - prior.size))
-        u = rng[Purpose.TRANSITION].random(prior.size)
-        band[stays] = (u[:, None] >= model.transition_cut[prior, :-1]).sum(axis=1)
+        band[stays] = _categories(model.transition_cut[prior], rng[Purpose.TRANSITION].random(prior.size))
         paid = rng[Purpose.ZERO_COST].random(members) >= table[band, _ZERO_PROB]
         is_gamma = table[band, _IS_GAMMA] > 0
         draw = _severities(severity, is_gamma, table[band, _SHAPE])
@@ -65,8 +64,9 @@ def member_paths(tables: CostTables, members: int, levels: np.ndarray, churn: fl
 
 
 def _categories(cut: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Category of each uniform given cumulative probabilities ``cut``."""
-    return (u[:, None] >= cut[None, :-1]).sum(axis=1)
+    """Category of each uniform given cumulative probabilities ``cut`` (one row for all, or
+    a row per uniform)."""
+    return (u[:, None] >= cut[..., :-1]).sum(axis=-1)
 
 
 def _year_end(table: np.ndarray, band: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
