@@ -212,7 +212,7 @@ def simulate_configurations(scenarios: Sequence[ExperienceInputs], jobs: int = 1
         done = dict(_configuration_blocks(scenarios, plans, *task) for task in tasks)
     else:
         done = dict(workers.run_unordered(_configuration_blocks, tasks, jobs, shared=(scenarios, plans),
-                                          warm=functools.partial(engine, "cohort")))
+                                          warm=functools.partial(load_engine, "cohort")))
     return [experience_dataset([done[i][c] for i in range(len(blocks))], sc)
             for c, sc in enumerate(scenarios)]
 
@@ -231,16 +231,27 @@ def _one_block(scenario: ExperienceInputs, plan: ProgramPlan | None, index: int,
 
 
 def start_workers(scenario: ExperienceInputs, jobs: int) -> None:
-    """Start the local worker processes of a run now: a helper process imports the engine and
-    forks the workers, which inherit it and wait for blocks, while this process goes on (e.g.
+    """Start the local worker processes of a run now: a helper process imports the engine (and
+    loads its compiled kernel) and forks the workers, which inherit it and wait for blocks, while this process goes on (e.g.
     importing the analysis stack)."""
     if scenario.run.backend == "local" and jobs > 1:
-        workers.start(jobs, warm=_engine_import(scenario))
+        workers.start(jobs, warm=_engine_loader(scenario))
 
 
-def _engine_import(scenario: ExperienceInputs) -> Callable[[], Engine]:
-    """What is done before workers fork: import the scenario's engine (and numba)."""
-    return functools.partial(engine, resolve_engine(scenario)[0])
+def _engine_loader(scenario: ExperienceInputs) -> Callable[[], None]:
+    """What is done before workers fork: import the scenario's engine (and numba), and load
+    the member engine's compiled kernel."""
+    return functools.partial(load_engine, resolve_engine(scenario)[0])
+
+
+def load_engine(name: str) -> None:
+    """Import engine ``name``, and load its compiled kernel if it has one (the member engine:
+    compiled on a machine's first run, then loaded from numba's cache)."""
+    engine(name)
+    if name == "member":
+        from .member_engine import load_kernel
+
+        load_kernel()
 
 
 _early: dict[str, object] = {}
@@ -253,7 +264,7 @@ def start_early(scenario: ExperienceInputs, jobs: int) -> None:
     while this process imports what the run needs next (pandas, xarray, the analysis: about a
     second); :func:`simulate_experience` of the same scenario object then collects them.
     Blocks that a resumed run already holds are dropped unused; results never depend on it."""
-    if scenario.run.backend != "local" or jobs <= 1 or not workers.start(jobs, warm=_engine_import(scenario)):
+    if scenario.run.backend != "local" or jobs <= 1 or not workers.start(jobs, warm=_engine_loader(scenario)):
         return
     plan = program_plan(scenario)
     blocks = trial_blocks(scenario.run.trials, trials_per_block(scenario))
@@ -287,7 +298,7 @@ def _run(scenario: ExperienceInputs, tasks: list[tuple[int, range]], jobs: int,
     start_workers(scenario, jobs)  # they import the engine while this process runs the program model
     plan = program_plan(scenario)
     calls = [(i, r) for i, r in tasks if i not in early]
-    yield from workers.run_unordered(_one_block, calls, jobs, warm=_engine_import(scenario),
+    yield from workers.run_unordered(_one_block, calls, jobs, warm=_engine_loader(scenario),
                                      meanwhile=prepare_dataset, submitted=early.values(),
                                      shared=(scenario, plan))
 

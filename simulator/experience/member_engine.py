@@ -212,6 +212,18 @@ def _set_lane(lanes: np.ndarray, row: int, lane: int, stream: Stream) -> None:
     lanes[row, 0, lane], lanes[row, 1, lane], lanes[row, 2, lane], lanes[row, 3, lane] = stream
 
 
+def load_kernel() -> None:
+    """Load the compiled kernel now (compiling it on a machine's first run), by simulating a
+    chunk of no members: workers forked afterwards inherit it instead of each loading it."""
+    years, bands = 1, 1
+    model = ChunkModel(band=np.zeros((bands, 9)), initial_cut=np.ones(bands),
+                       transition_cut=np.ones((bands, bands)), entrant_cut=np.ones(bands),
+                       entrant_score=1.0, log_level=np.zeros(years), group_cut=np.zeros(0),
+                       program_cut=np.zeros((years, bands, 0)), effects=np.zeros((years, 0)),
+                       attachments=np.zeros(0))
+    simulate_chunk(model, 0, stream_states(0, 0, PURPOSES))
+
+
 def simulate_chunk(model: ChunkModel, members: int, state: np.ndarray) -> ChunkTotals:
     """Simulate ``members`` member slots over the term from the streams in ``state``.
 

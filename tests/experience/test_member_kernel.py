@@ -14,6 +14,8 @@ this reference: counts exactly, costs to the last few bits.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -26,7 +28,7 @@ from simulator.experience.member_engine import (_DEATH_PROB, _IS_GAMMA, _LEAVE_P
                                                 ChunkModel, ChunkTotals, ProgramInTrial, simulate_chunk)
 from simulator.experience.population import CostModel
 from simulator.experience.streams import Purpose, stream
-from conftest import reference_dict
+from conftest import SCENARIO_FILES, reference_dict
 
 SEED, TRIAL, SEGMENT, CHUNK = 97, 4, 1, 0
 YEARS = 4
@@ -230,3 +232,21 @@ def test_a_chunk_model_whose_program_does_not_match_its_years_is_refused():
                   replace(model, program_cut=model.program_cut[:-1])):
         with pytest.raises(ValueError, match="must cover the same years"):
             simulate_chunk(wrong, 10, state)
+
+
+def test_the_kernel_loaded_before_workers_fork_is_the_one_a_run_calls():
+    """Forked workers inherit the kernel their helper loads (:func:`load_engine`) only if it
+    is compiled for the argument types a run passes: in a fresh process, the warm-up leaves
+    one compiled signature and simulating the shipped scenarios adds none."""
+    code = ("import sys\n"
+            "from simulator.experience import member_engine\n"
+            "from simulator.experience.engine import load_engine\n"
+            "from simulator.scenario import load_scenario\n"
+            "load_engine('member')\n"
+            "warmed = len(member_engine._kernel.signatures)\n"
+            "for path in sys.argv[1:]:\n"
+            "    member_engine.simulate_block(load_scenario(path).with_run(trials=1, engine='member'), range(1))\n"
+            "print(warmed, len(member_engine._kernel.signatures))\n")
+    files = [str(p) for p in SCENARIO_FILES]
+    out = subprocess.run([sys.executable, "-c", code, *files], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "1"]
