@@ -232,8 +232,8 @@ def _one_block(scenario: ExperienceInputs, plan: ProgramPlan | None, index: int,
 
 def start_workers(scenario: ExperienceInputs, jobs: int) -> None:
     """Start the local worker processes of a run now: a helper process imports the engine (and
-    loads its compiled kernel) and forks the workers, which inherit it and wait for blocks, while this process goes on (e.g.
-    importing the analysis stack)."""
+    loads its compiled kernel) and forks the workers, which inherit it and wait for blocks,
+    while this process goes on (e.g. importing the analysis stack)."""
     if scenario.run.backend == "local" and jobs > 1:
         workers.start(jobs, warm=_engine_loader(scenario))
 
