@@ -240,7 +240,7 @@ def start_workers(scenario: ExperienceInputs, jobs: int) -> None:
 
 def _engine_loader(scenario: ExperienceInputs) -> Callable[[], None]:
     """What is done before workers fork: import the scenario's engine (and numba), and load
-    the member engine's compiled kernel."""
+    its compiled kernel if it has one (:func:`load_engine`)."""
     return functools.partial(load_engine, resolve_engine(scenario)[0])
 
 

@@ -5,7 +5,8 @@ where a fresh interpreter (loky, joblib's default) spends most of a second impor
 numba and the engine again, which on a short run is longer than the simulation. So on Linux,
 when the process has no other thread (forking a threaded process can copy a held lock), the
 run forks one helper process and goes on at once (importing pandas and xarray, say); the
-helper imports the engine on the other core, forks the workers, which inherit it, and runs
+helper imports the engine on the other core (and loads its compiled kernel: on a machine's
+first run it compiles it, once for all the workers), forks the workers, which inherit it, and runs
 them as a standard ``ProcessPoolExecutor``. Calls go to the helper and results come back
 over two pipes. The helper and its workers are kept for the process's later calls (a run's
 risk-source configurations reuse them). Elsewhere, or from a threaded process, joblib's loky
@@ -23,6 +24,7 @@ unpickle does), so no wait is ever left without an end.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import itertools
 import multiprocessing
@@ -43,6 +45,7 @@ from typing import Any
 from ..core.errors import RunError
 
 PARENT_POLL_S = 0.5
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 STOP_WAIT_S = 5.0
 _STOPPING = {signal.SIGINT, signal.SIGTERM}
 _watched: set[int] = set()
@@ -289,14 +292,19 @@ def _serve(jobs: int, warm: Callable[[], object] | None, run_pid: int, calls: Co
         os._exit(0)
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run handles Ctrl-C and ends us
-    signal.signal(signal.SIGTERM, end)
+    # No workers yet: a SIGTERM ends this process at once, even in the middle of compiled code
+    # (numba compiling the kernel on a machine's first run, for half a minute); and should the
+    # run die meanwhile, the kernel takes SIGKILL to this process with it
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)  # (held by the run while it forked us)
     _pool.clear()
     try:
         if warm is not None:
-            warm()
+            with _dying_with_parent():
+                warm()
         if not _alive(run_pid):  # killed meanwhile: fork nothing
             os._exit(1)
+        signal.signal(signal.SIGTERM, end)
         executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                                        initializer=_init_worker, initargs=(run_pid, calls, results))
         workers = executor._processes  # (filled as they fork: a SIGTERM then ends them too)
@@ -333,6 +341,22 @@ def _serve(jobs: int, warm: Callable[[], object] | None, run_pid: int, calls: Co
         pass
     finally:
         end()
+
+
+@contextlib.contextmanager
+def _dying_with_parent() -> Iterator[None]:
+    """While inside, this process gets SIGKILL when its parent ends (Linux's
+    ``PR_SET_PDEATHSIG``): no thread is needed to watch it, and a process about to fork wants
+    none. The caller checks afterwards that the parent is still there (it may have ended
+    before the request)."""
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    try:
+        yield
+    finally:
+        prctl(_PR_SET_PDEATHSIG, 0)
 
 
 def _report(index: int, outbox: queue.SimpleQueue, running: dict[int, Future], future: Future) -> None:

@@ -240,13 +240,15 @@ def test_the_kernel_loaded_before_workers_fork_is_the_one_a_run_calls():
     one compiled signature and simulating the shipped scenarios adds none."""
     code = ("import sys\n"
             "from simulator.experience import member_engine\n"
-            "from simulator.experience.engine import load_engine\n"
+            "from simulator.experience.engine import load_engine, simulate_block\n"
             "from simulator.scenario import load_scenario\n"
             "load_engine('member')\n"
             "warmed = len(member_engine._kernel.signatures)\n"
             "for path in sys.argv[1:]:\n"
-            "    member_engine.simulate_block(load_scenario(path).with_run(trials=1, engine='member'), range(1))\n"
+            "    simulate_block(load_scenario(path).with_run(trials=1, engine='member'), range(1))\n"
             "print(warmed, len(member_engine._kernel.signatures))\n")
     files = [str(p) for p in SCENARIO_FILES]
-    out = subprocess.run([sys.executable, "-c", code, *files], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code, *files], capture_output=True, text=True,
+                         timeout=300)  # (a machine's first run compiles the kernel: half a minute)
+    assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "1"]

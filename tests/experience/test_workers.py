@@ -324,3 +324,52 @@ def test_every_failure_of_the_workers_ends_the_wait_with_its_reason():
         "Ctrl-C while starting: the pool is recorded True",
         *[f"stopped after {wait_s} s: True True" for wait_s in (0.0, 0.15, 0.3, 0.5)],
         "forked again: [0, 1, 2] True"]
+
+
+WARMING = """
+import time
+from simulator.experience import workers
+
+LONG = lambda: sum(range(10**11))  # compiled code for minutes, as numba compiling the kernel
+assert workers.start(2, warm=LONG)
+time.sleep(0.5)
+processes = forks()
+start = time.monotonic()
+workers.stop()
+print("stopped while warming up:", len(processes), time.monotonic() - start < workers.STOP_WAIT_S / 2,
+      gone(processes, wait_s=5))
+assert workers.start(2, warm=LONG)
+print(workers._pool["helper"]._process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
+def test_a_helper_warming_up_ends_at_once_when_stopped_or_when_the_run_is_killed():
+    """The helper loads (on a machine's first run, compiles) the kernel before it forks the
+    workers, for up to half a minute in compiled code, where a Python signal handler waits:
+    stopping the run ends it at once all the same, and so does killing the run."""
+    tests = str(Path(__file__).resolve().parents[1])
+    proc = subprocess.Popen([sys.executable, "-c", PRELUDE + WARMING], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=os.environ | {"PYTHONPATH": tests})
+    try:
+        assert proc.stdout.readline().split() == ["stopped", "while", "warming", "up:", "1", "True", "True"]
+        helper = psutil.Process(int(proc.stdout.readline()))
+        time.sleep(0.5)  # inside the warm-up
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 10  # the warm-up itself lasts minutes
+    while _running(helper) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = _running(helper)
+    if alive:
+        helper.kill()
+    assert not alive, "the helper outlived the killed run"
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
