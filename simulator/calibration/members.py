@@ -2,8 +2,8 @@
 
 The export draws the member engine's model member by member (:func:`simulator.experience.
 member_paths.member_paths`), so the member-years follow the model a run simulates: the band
-dynamics, zero-cost years, severities (the engine's own samplers), deaths (exposure ends in the month of death) and, if asked, churn with
-entrants in the leavers' places. No trend and no systemic shock: every year is at the
+dynamics, zero-cost years, severities (the engine's own samplers), deaths (exposure ends in
+the month of death) and, if asked, churn with entrants in the leavers' places. No trend and no systemic shock: every year is at the
 segment's base-year cost level (``cost_factor`` times the band means).
 """
 

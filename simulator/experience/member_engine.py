@@ -351,6 +351,8 @@ def _kernel(members, band, initial_cut, transition_cut, entrant_cut, entrant_sco
                             engaged[y, (o - 1) // 2] += cell[g, p, b, o]
         totals[y] += year
     store(state, _SEVERITY, spare)
+
+
 def simulate_block(scenario: ExperienceInputs, trials: range) -> ExperienceBlock:
     """Experience aggregates of ``trials`` (the engine interface)."""
     block = empty_block(scenario, len(trials))
